@@ -1,0 +1,64 @@
+"""Frame and mask preprocessing of the reference evaluation protocol."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def network_input_size(height: int, width: int, *, align_corners: bool = True,
+                       max_short_edge: int | None = 480, max_long_edge: int | None = 1040,
+                       scale: float = 1.0) -> tuple[int, int]:
+    """Network input size for a frame of ``height`` x ``width``.
+
+    Shrinks (never enlarges) so the short edge is at most ``max_short_edge`` and the long edge
+    at most ``max_long_edge``, multiplies by the test-time ``scale``, truncates to integers, and
+    snaps each side to ``16k + 1`` (``align_corners``) or ``16k``, rounding half to even like
+    NumPy's ``around``.
+    """
+    new_h, new_w = float(height), float(width)
+    if max_short_edge is not None and min(new_h, new_w) > max_short_edge:
+        factor = max_short_edge / min(new_h, new_w)
+        new_h, new_w = new_h * factor, new_w * factor
+    if max_long_edge is not None and max(new_h, new_w) > max_long_edge:
+        factor = max_long_edge / max(new_h, new_w)
+        new_h, new_w = new_h * factor, new_w * factor
+    sides = [int(new_h * scale), int(new_w * scale)]
+    offset = 1 if align_corners else 0
+    for i, side in enumerate(sides):
+        if (side - offset) % 16 != 0:
+            sides[i] = int(np.around((side - offset) / 16.0) * 16 + offset)
+        sides[i] = max(sides[i], 16 + offset)
+    return sides[0], sides[1]
+
+
+def normalize_frame(frame: np.ndarray, size: tuple[int, int], *, flip: bool = False,
+                    device: torch.device | str = "cpu") -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (1, 3, h, w) float32 normalised network input.
+
+    Resizes with ``cv2.resize(INTER_CUBIC)`` of the float32 image (skipped when the size is
+    unchanged), then ``(x / 255 - mean) / std``; ``flip`` mirrors horizontally.
+    """
+    image = frame.astype(np.float32)
+    h, w = size
+    if image.shape[0] != h or image.shape[1] != w:
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
+    if flip:
+        image = image[:, ::-1]
+    image = image / 255.0
+    image -= np.asarray(IMAGENET_MEAN, dtype=np.float32)
+    image /= np.asarray(IMAGENET_STD, dtype=np.float32)
+    tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).unsqueeze(0)
+    return tensor.to(device)
+
+
+def resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Nearest-neighbour resize of an (H, W) integer label map, as ``F.interpolate`` does it."""
+    if tuple(labels.shape[-2:]) == tuple(size):
+        return labels
+    out = F.interpolate(labels[None, None].float(), size=size, mode="nearest")
+    return out[0, 0].to(labels.dtype)

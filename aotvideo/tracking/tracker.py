@@ -1,0 +1,402 @@
+"""The per-video tracking session.
+
+A :class:`Tracker` holds everything one video needs -- memories, object ids, frame counter --
+while the model stays stateless and can be shared by many trackers.  One call per frame::
+
+    tracker = aotvideo.Tracker(model)
+    for index, frame in enumerate(frames):
+        result = tracker.step(frame, mask=first_mask if index == 0 else None)
+        result.labels      # (H, W) int64 label map with the user's object ids
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import FrameError, MaskError
+from ..models.model import AOTModel
+from ..models.propagation import MemoryEntry
+from .memory import GroupMemory
+from .preprocess import network_input_size, normalize_frame, resize_labels
+
+DEFAULT_MAX_LONG_TERM = 16
+"""Default cap on recent long-term memory frames (80 frames of history at gap 5)."""
+
+_UNUSED_LOGIT = -1e10
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """Output of :meth:`Tracker.step` for one frame.
+
+    Attributes:
+        frame_index: index of the frame in the session (0-based).
+        object_ids: ids of the tracked objects, ascending.
+        probs: (1 + N, H, W) float32 on the CPU; channel 0 background, channel ``i`` the object
+            ``object_ids[i - 1]``.
+        labels: (H, W) int64 on the CPU; 0 for background, else an id of ``object_ids``.
+        logits: merged identity logits at the network's stride 4, (1 + 10 * groups, h/4, w/4),
+            of the un-augmented pass (channel ``1 + slot`` per object, unused slots very
+            negative) -- the raw network output, for diagnostics and conformance checks; ``None``
+            on frames that were not propagated (before and at the first mask).
+    """
+
+    frame_index: int
+    object_ids: tuple[int, ...]
+    probs: torch.Tensor
+    labels: torch.Tensor
+    logits: torch.Tensor | None = None
+
+
+@dataclass
+class _Augmentation:
+    """One test-time augmentation (scale, flip) with its own memories."""
+
+    scale: float
+    flip: bool
+    input_size: tuple[int, int]
+    pos_emb: torch.Tensor | None = None
+    groups: list[GroupMemory] = field(default_factory=list)
+
+
+class Tracker:
+    """Semi-supervised video object segmentation session over one video.
+
+    Args:
+        model: a network from :func:`aotvideo.build_model` with weights loaded.
+        device: where to run; default CUDA when available, else CPU.  The model is moved there.
+        amp: mixed precision (float16 autocast on CUDA, bfloat16 on CPU).
+        max_long_term: cap on the recent long-term memory frames (``None``: unbounded like the
+            original).  Mask frames are kept too (the first and the newest ``max_long_term``).
+        long_term_gap: frames between long-term memory writes; default the variant's.
+        flip: test-time augmentation with the horizontally mirrored frame.
+        scales: test-time scales of the network input size (1.0 = the protocol's size).
+        max_short_edge / max_long_edge: limits of the network input size (protocol: 480, 1040).
+
+    A tracker is not thread-safe; use one per video (they may share the model).
+    """
+
+    def __init__(self, model: AOTModel, device: torch.device | str | None = None, *,
+                 amp: bool = False, max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
+                 long_term_gap: int | None = None, flip: bool = False,
+                 scales: Sequence[float] = (1.0,), max_short_edge: int | None = 480,
+                 max_long_edge: int | None = 1040) -> None:
+        if max_long_term is not None and max_long_term < 1:
+            raise ValueError("max_long_term must be at least 1 (or None for unbounded)")
+        if not scales or any(s <= 0 for s in scales):
+            raise ValueError("scales must be positive numbers")
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.config = model.config
+        self.amp = amp
+        self.max_long_term = max_long_term
+        self.long_term_gap = long_term_gap or self.config.long_term_gap
+        self.flip = flip
+        self.scales = tuple(float(s) for s in scales)
+        self.max_short_edge = max_short_edge
+        self.max_long_edge = max_long_edge
+        self.reset()
+
+    # ------------------------------------------------------------------ public API
+    def reset(self) -> None:
+        """Forget the video: objects, memories, frame counter."""
+        self._frame_index = 0
+        self._frame_size: tuple[int, int] | None = None
+        self._slots: dict[int, int] = {}
+        self._removed: set[int] = set()
+        self._augs: list[_Augmentation] = []
+
+    @property
+    def object_ids(self) -> tuple[int, ...]:
+        """Ids of the objects being tracked, ascending."""
+        return tuple(sorted(self._slots))
+
+    @property
+    def frame_index(self) -> int:
+        """Index the next call to :meth:`step` will get."""
+        return self._frame_index
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held by all memories of this session."""
+        return sum(g.nbytes for aug in self._augs for g in aug.groups)
+
+    def remove(self, ids: int | Iterable[int]) -> None:
+        """Stop tracking the given object ids (unknown ids raise :class:`KeyError`)."""
+        ids = [ids] if isinstance(ids, int) else list(ids)
+        unknown = [i for i in ids if i not in self._slots]
+        if unknown:
+            raise KeyError(f"not tracked: {unknown}; tracked ids are {list(self.object_ids)}")
+        for i in ids:
+            self._removed.add(self._slots.pop(i))
+        if not self._slots:
+            self._slots, self._removed, self._augs = {}, set(), []
+
+    def step(self, frame: np.ndarray | torch.Tensor,
+             mask: np.ndarray | torch.Tensor | None = None) -> TrackResult:
+        """Segment the next frame.
+
+        Args:
+            frame: (H, W, 3) uint8 RGB (numpy or torch); an alpha channel is ignored.
+            mask: optional (H, W) integer label map, 0 background, positive ids.  Objects new
+                in it start being tracked here; objects it contains are re-anchored to it.
+
+        Returns:
+            :class:`TrackResult` for this frame.
+
+        Raises:
+            FrameError: wrong shape or dtype, or the size changed within the video.
+            MaskError: mask of the wrong size, or negative ids.
+        """
+        image = self._check_frame(frame)
+        labels_in = None if mask is None else self._check_mask(mask, image.shape[:2])
+        if self._frame_size is None:
+            self._frame_size = image.shape[:2]
+            self._augs = self._make_augmentations(*self._frame_size)
+        index = self._frame_index
+        with torch.inference_mode(), self._autocast():
+            result = self._step(image, labels_in, index)
+        self._frame_index += 1
+        return result
+
+    # ------------------------------------------------------------------ validation
+    def _check_frame(self, frame: np.ndarray | torch.Tensor) -> np.ndarray:
+        if isinstance(frame, torch.Tensor):
+            frame = frame.detach().cpu().numpy()
+        if not isinstance(frame, np.ndarray):
+            raise FrameError(f"frame must be a numpy array or torch tensor, got {type(frame).__name__}")
+        if frame.ndim != 3 or frame.shape[2] not in (3, 4):
+            raise FrameError(f"frame must be H x W x 3 (RGB), got shape {tuple(frame.shape)}")
+        if frame.dtype != np.uint8:
+            raise FrameError(f"frame must be uint8, got {frame.dtype}")
+        if frame.shape[2] == 4:
+            frame = frame[:, :, :3]
+        if self._frame_size is not None and frame.shape[:2] != self._frame_size:
+            raise FrameError(f"frame size {frame.shape[1]}x{frame.shape[0]} differs from the "
+                             f"video's {self._frame_size[1]}x{self._frame_size[0]}; call reset() "
+                             "for a new video")
+        return frame
+
+    @staticmethod
+    def _check_mask(mask: np.ndarray | torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+        if isinstance(mask, torch.Tensor):
+            mask = mask.detach().cpu().numpy()
+        mask = np.asarray(mask)
+        if mask.ndim == 3 and mask.shape[2] == 1:
+            mask = mask[:, :, 0]
+        if mask.ndim != 2:
+            raise MaskError(f"mask must be an H x W label map, got shape {tuple(mask.shape)}")
+        if mask.shape != tuple(size):
+            raise MaskError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the frame is "
+                            f"{size[1]}x{size[0]}")
+        if not np.issubdtype(mask.dtype, np.integer) and mask.dtype != np.bool_:
+            if not np.all(np.mod(mask, 1) == 0):
+                raise MaskError(f"mask must hold integer object ids, got {mask.dtype} values")
+        mask = mask.astype(np.int64)
+        if mask.min() < 0:
+            raise MaskError("mask ids must be >= 0 (0 = background)")
+        return mask
+
+    # ------------------------------------------------------------------ internals
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if not self.amp:
+            return contextlib.nullcontext()
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _make_augmentations(self, height: int, width: int) -> list[_Augmentation]:
+        augs = []
+        for scale in self.scales:
+            size = network_input_size(height, width, align_corners=self.config.align_corners,
+                                      max_short_edge=self.max_short_edge,
+                                      max_long_edge=self.max_long_edge, scale=scale)
+            augs.append(_Augmentation(scale, False, size))
+            if self.flip:
+                augs.append(_Augmentation(scale, True, size))
+        return augs
+
+    @property
+    def _num_groups(self) -> int:
+        used = max(list(self._slots.values()) + list(self._removed), default=-1) + 1
+        return max(1, math.ceil(used / self.config.max_objects))
+
+    def _group_objects(self, group: int) -> int:
+        """Highest local channel in use by ``group`` (the original's per-group object count)."""
+        per = self.config.max_objects
+        slots = [s for s in list(self._slots.values()) + list(self._removed)
+                 if s // per == group]
+        return max(slots) % per + 1 if slots else 0
+
+    def _step(self, image: np.ndarray, labels_in: np.ndarray | None, index: int) -> TrackResult:
+        height, width = image.shape[:2]
+        tracking = bool(self._slots)
+        if not tracking and labels_in is None:
+            return self._empty_result(index, height, width)
+
+        inputs = [normalize_frame(image, aug.input_size, flip=aug.flip, device=self.device)
+                  for aug in self._augs]
+        features = [self.model.encode_image(x) for x in inputs]
+        for aug, feats in zip(self._augs, features):
+            if aug.pos_emb is None:
+                h16, w16 = feats[-1].shape[-2:]
+                aug.pos_emb = self.model.position_embedding(h16, w16, self.device)
+
+        probs = None
+        aug_labels: list[torch.Tensor] = []
+        logits_out = None
+        currents: list[list[list[MemoryEntry]]] = []
+        if tracking:
+            all_probs = []
+            for aug_i, (aug, feats) in enumerate(zip(self._augs, features)):
+                logits, group_currents = self._propagate(aug, feats)
+                currents.append(group_currents)
+                if aug_i == 0:
+                    logits_out = logits[0].float().cpu()
+                up = F.interpolate(logits.float(), size=(height, width), mode="bilinear",
+                                   align_corners=self.config.align_corners)
+                if aug.flip:
+                    up = up.flip(-1)
+                p = torch.softmax(up, dim=1)[0]
+                all_probs.append(p)
+                aug_labels.append(p.argmax(0))
+            probs = all_probs[0] if len(all_probs) == 1 else torch.stack(all_probs).mean(0)
+            slot_labels = probs.argmax(0)
+        else:
+            slot_labels = torch.zeros((height, width), dtype=torch.long, device=self.device)
+
+        if labels_in is not None:
+            given = torch.from_numpy(labels_in).to(self.device)
+            slot_given, given_slots = self._assign_slots(given)
+            slot_labels = _merge_labels(slot_labels, slot_given, given_slots)
+            aug_labels = [_merge_labels(l, slot_given, given_slots) for l in aug_labels] \
+                or [slot_labels] * len(self._augs)
+            for aug, feats, label in zip(self._augs, features, aug_labels):
+                self._add_reference(aug, feats, label, index)
+            probs = self._probs_with_mask(probs, slot_labels, given_slots)
+        else:
+            for aug, group_currents, label in zip(self._augs, currents, aug_labels):
+                self._write_memory(aug, group_currents, label, index)
+        return self._result(index, probs, slot_labels, logits_out)
+
+    def _propagate(self, aug: _Augmentation, feats: list[torch.Tensor],
+                   ) -> tuple[torch.Tensor, list[list[MemoryEntry]]]:
+        """Merged stride-4 logits (1, 1 + 10G, h, w) of all groups, and each group's current
+        (pre-identity) entries."""
+        per = self.config.max_objects
+        group_logits, group_currents = [], []
+        for g, memory in enumerate(aug.groups):
+            assert memory.short_term is not None
+            out = self.model.propagate(feats, memory.long_term, memory.short_term,
+                                       pos_emb=aug.pos_emb)
+            logits = self.model.decode(out.embeddings, feats).float()
+            logits[:, self._group_objects(g) + 1:] = _UNUSED_LOGIT
+            for slot in self._removed:
+                if slot // per == g:
+                    logits[:, slot % per + 1] = _UNUSED_LOGIT
+            group_logits.append(logits)
+            group_currents.append(out.current)
+        return _merge_group_logits(group_logits, per), group_currents
+
+    def _id_embedding(self, aug: _Augmentation, slot_labels: torch.Tensor,
+                      group: int) -> torch.Tensor:
+        """Identity embedding of ``group``'s objects in a full-size slot label map (+1 = ids)."""
+        per = self.config.max_objects
+        small = resize_labels(slot_labels, aug.input_size)
+        if aug.flip:
+            small = small.flip(-1)
+        local = small - group * per
+        local = torch.where((local >= 1) & (local <= per), local, torch.zeros_like(local))
+        one_hot = F.one_hot(local, per + 1).permute(2, 0, 1).unsqueeze(0).float()
+        return self.model.identity_embedding(one_hot)
+
+    def _write_memory(self, aug: _Augmentation, group_currents: list[list[MemoryEntry]],
+                      slot_labels: torch.Tensor, index: int) -> None:
+        for g, (memory, current) in enumerate(zip(aug.groups, group_currents)):
+            id_emb = self._id_embedding(aug, slot_labels, g)
+            memory.add_frame(self.model.fuse_memory(current, id_emb), index, self.long_term_gap)
+
+    def _add_reference(self, aug: _Augmentation, feats: list[torch.Tensor],
+                       slot_labels: torch.Tensor, index: int) -> None:
+        while len(aug.groups) < self._num_groups:
+            aug.groups.append(GroupMemory(self.max_long_term))
+        for g, memory in enumerate(aug.groups):
+            id_emb = self._id_embedding(aug, slot_labels, g)
+            out = self.model.propagate(feats, None, None, id_emb=id_emb, pos_emb=aug.pos_emb)
+            assert out.fused is not None
+            memory.add_reference(out.fused, index)
+
+    def _assign_slots(self, given: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        """Map user ids of a mask to slots (new ids get new slots, ascending); returns the
+        slot+1 label map and the slots present."""
+        ids = [int(i) for i in torch.unique(given).tolist() if i != 0]
+        if not ids:
+            raise MaskError("the mask contains no object (all pixels are 0)")
+        next_slot = max(list(self._slots.values()) + list(self._removed), default=-1) + 1
+        for object_id in ids:
+            if object_id not in self._slots:
+                self._slots[object_id] = next_slot
+                next_slot += 1
+        lookup = torch.zeros(max(ids) + 1, dtype=torch.long, device=given.device)
+        for object_id in ids:
+            lookup[object_id] = self._slots[object_id] + 1
+        return lookup[given], [self._slots[i] for i in ids]
+
+    def _probs_with_mask(self, probs: torch.Tensor | None, slot_labels: torch.Tensor,
+                         given_slots: list[int]) -> torch.Tensor:
+        """Probabilities of a frame with a user mask: certain inside the mask's objects."""
+        channels = 1 + self.config.max_objects * self._num_groups
+        one_hot = F.one_hot(slot_labels, channels).permute(2, 0, 1).float()
+        if probs is None:
+            return one_hot
+        if probs.shape[0] < channels:
+            probs = F.pad(probs, (0, 0, 0, 0, 0, channels - probs.shape[0]))
+        given_channels = torch.tensor([s + 1 for s in given_slots], device=probs.device)
+        inside = torch.isin(slot_labels, given_channels)
+        probs = probs.clone()
+        moved = probs[given_channels].sum(0)
+        probs[given_channels] = 0
+        probs[0] += moved
+        return torch.where(inside.unsqueeze(0), one_hot, probs)
+
+    def _result(self, index: int, probs: torch.Tensor, slot_labels: torch.Tensor,
+                logits: torch.Tensor | None) -> TrackResult:
+        ids = self.object_ids
+        channels = [0] + [self._slots[i] + 1 for i in ids]
+        lookup = torch.zeros(probs.shape[0], dtype=torch.long, device=probs.device)
+        for object_id, channel in zip(ids, channels[1:]):
+            lookup[channel] = object_id
+        return TrackResult(index, ids, probs[channels].float().cpu(),
+                           lookup[slot_labels].cpu(), logits)
+
+    def _empty_result(self, index: int, height: int, width: int) -> TrackResult:
+        return TrackResult(index, (), torch.ones((1, height, width)),
+                           torch.zeros((height, width), dtype=torch.long), None)
+
+
+def _merge_labels(predicted: torch.Tensor, given: torch.Tensor,
+                  given_slots: list[int]) -> torch.Tensor:
+    """Prediction (slot+1 labels) overridden by a user mask: the mask's objects are exactly
+    where the mask puts them; other pixels keep the prediction."""
+    channels = torch.tensor([s + 1 for s in given_slots], device=predicted.device)
+    out = torch.where(torch.isin(predicted, channels), torch.zeros_like(predicted), predicted)
+    return torch.where(given > 0, given, out)
+
+
+def _merge_group_logits(group_logits: list[torch.Tensor], per_group: int) -> torch.Tensor:
+    """Merge identity groups by probability: background = product of the groups' background
+    probabilities, each object keeps its group's probability; then back to logits."""
+    if len(group_logits) == 1:
+        return group_logits[0]
+    probs = [torch.softmax(l, dim=1) for l in group_logits]
+    background = torch.prod(torch.cat([p[:, :1] for p in probs], dim=1), dim=1, keepdim=True)
+    merged = torch.cat([background] + [p[:, 1:1 + per_group] for p in probs], dim=1)
+    return torch.logit(merged.clamp(1e-5, 1 - 1e-5))

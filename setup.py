@@ -1,0 +1,29 @@
+"""Packaging for aotvideo: AOT / DeAOT video object segmentation as a tool."""
+from setuptools import find_packages, setup
+
+setup(
+    name="aotvideo",
+    version="0.1.0",
+    description="Video object segmentation with AOT and DeAOT: track objects from a first-frame mask through whole videos",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.10",
+    packages=find_packages(include=["aotvideo", "aotvideo.*"]),
+    package_data={"aotvideo": ["py.typed", "data/*"]},
+    install_requires=[
+        "torch>=2.1",
+        "torchvision>=0.16",
+        "av>=12",
+        "numpy>=1.24",
+        "opencv-python-headless>=4.8",
+        "click>=8.1",
+    ],
+    extras_require={
+        # Optional CUDA/C++ accelerator for the short-term attention; never required.
+        "correlation": ["spatial-correlation-sampler>=0.4"],
+        "train": ["tensorboard>=2.12"],
+        "test": ["pytest>=7.4"],
+    },
+    entry_points={"console_scripts": ["aotvideo=aotvideo.cli:main"]},
+)
