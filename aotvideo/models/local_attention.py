@@ -113,14 +113,19 @@ def local_aggregate(weights: torch.Tensor, value: torch.Tensor, radius: int) -> 
     padded_value, num_tiles = _pad_to_tiles(value, radius, tile)
     weights = F.pad(weights, (0, 0, 0, num_tiles * tile - width))
     weights = weights.view(b, height, num_tiles, tile, window, window)
-    band_matrix = weights.new_zeros((b * height * num_tiles, tile, tile + 2 * radius))
-    band = _band(band_matrix, tile, radius)
-    out = value.new_zeros((b * height * num_tiles, tile, c))
+    out = None
     for dy in range(window):
-        band.copy_(weights[:, :, :, :, dy, :].reshape(-1, tile, window))
+        band_matrix = weights.new_zeros((b * height * num_tiles, tile, tile + 2 * radius))
+        _band(band_matrix, tile, radius).copy_(weights[:, :, :, :, dy, :].reshape(-1, tile, window))
         values = _key_tiles(padded_value, dy, height, num_tiles, tile, radius)
         values = values.reshape(b * height * num_tiles, tile + 2 * radius, c)
-        out.baddbmm_(band_matrix, values)
+        if out is None:
+            out = torch.bmm(band_matrix, values)
+        elif torch.is_grad_enabled():
+            out = torch.baddbmm(out, band_matrix, values)
+        else:
+            out.baddbmm_(band_matrix, values)
+    assert out is not None
     out = out.view(b, height, num_tiles * tile, c)
     return out[:, :, :width]
 

@@ -141,13 +141,18 @@ class Tracker:
             self._slots, self._removed, self._augs = {}, set(), []
 
     def step(self, frame: np.ndarray | torch.Tensor,
-             mask: np.ndarray | torch.Tensor | None = None) -> TrackResult:
+             mask: np.ndarray | torch.Tensor | None = None, *,
+             memory_labels: np.ndarray | torch.Tensor | None = None) -> TrackResult:
         """Segment the next frame.
 
         Args:
             frame: (H, W, 3) uint8 RGB (numpy or torch); an alpha channel is ignored.
             mask: optional (H, W) integer label map, 0 background, positive ids.  Objects new
                 in it start being tracked here; objects it contains are re-anchored to it.
+            memory_labels: optional (H, W) label map of already tracked ids to write into this
+                frame's memory instead of the prediction (a correction that, unlike ``mask``,
+                does not become a permanent reference).  The result still reports the
+                prediction.  Ignored on frames with ``mask``.
 
         Returns:
             :class:`TrackResult` for this frame.
@@ -158,12 +163,18 @@ class Tracker:
         """
         image = self._check_frame(frame)
         labels_in = None if mask is None else self._check_mask(mask, image.shape[:2])
+        feedback = None
+        if memory_labels is not None and mask is None:
+            feedback = self._check_mask(memory_labels, image.shape[:2])
+            unknown = sorted(set(np.unique(feedback).tolist()) - {0} - set(self._slots))
+            if unknown:
+                raise MaskError(f"memory_labels has ids that are not tracked: {unknown}")
         if self._frame_size is None:
             self._frame_size = image.shape[:2]
             self._augs = self._make_augmentations(*self._frame_size)
         index = self._frame_index
         with torch.inference_mode(), self._autocast():
-            result = self._step(image, labels_in, index)
+            result = self._step(image, labels_in, index, feedback)
         self._frame_index += 1
         return result
 
@@ -236,7 +247,8 @@ class Tracker:
                  if s // per == group]
         return max(slots) % per + 1 if slots else 0
 
-    def _step(self, image: np.ndarray, labels_in: np.ndarray | None, index: int) -> TrackResult:
+    def _step(self, image: np.ndarray, labels_in: np.ndarray | None, index: int,
+              feedback: np.ndarray | None = None) -> TrackResult:
         height, width = image.shape[:2]
         tracking = bool(self._slots)
         if not tracking and labels_in is None:
@@ -283,6 +295,13 @@ class Tracker:
                 self._add_reference(aug, feats, label, index)
             probs = self._probs_with_mask(probs, slot_labels, given_slots)
         else:
+            if feedback is not None:
+                given = torch.from_numpy(feedback).to(self.device)
+                lookup = torch.zeros(int(given.max()) + 1, dtype=torch.long, device=self.device)
+                for object_id, slot in self._slots.items():
+                    if object_id < lookup.numel():
+                        lookup[object_id] = slot + 1
+                aug_labels = [lookup[given]] * len(self._augs)
             for aug, group_currents, label in zip(self._augs, currents, aug_labels):
                 self._write_memory(aug, group_currents, label, index)
         return self._result(index, probs, slot_labels, logits_out)

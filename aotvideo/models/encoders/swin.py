@@ -326,7 +326,8 @@ class SwinTransformerEncoder(nn.Module):
         self.num_stages = num_stages
         self.channels = tuple(embed_dim * 2**index for index in range(num_stages))
         self.patch_embed = PatchEmbedding(embed_dim)
-        rates = [value.item() for value in torch.linspace(0, drop_path_rate, sum(depths))]
+        total = sum(depths)
+        rates = [drop_path_rate * i / (total - 1) if total > 1 else 0.0 for i in range(total)]
         self.layers = nn.ModuleList()
         for index in range(num_stages):
             first = sum(depths[:index])
