@@ -1,0 +1,169 @@
+"""``aotvideo eval``: run a model over a benchmark, and score results like the DAVIS toolkit."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from aotvideo.errors import AotVideoError
+
+if TYPE_CHECKING:
+    from aotvideo.evaluation.datasets import DavisDataset
+    from aotvideo.evaluation.runner import SequenceTiming
+
+
+def _parse_scales(text: str) -> tuple[float, ...]:
+    try:
+        scales = tuple(float(s) for s in text.replace(" ", "").split(",") if s)
+    except ValueError as err:
+        raise click.BadParameter(f"not a comma-separated list of numbers: {text!r}") from err
+    if not scales or any(s <= 0 for s in scales):
+        raise click.BadParameter("scales must be positive numbers, e.g. 1.0 or 1.0,1.3")
+    return scales
+
+
+def _parse_gpus(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    ids = [t for t in text.replace(" ", "").split(",") if t]
+    if not ids or not all(t.isdigit() for t in ids):
+        raise click.BadParameter("give CUDA device indices, e.g. 0 or 0,1,2,3")
+    return [f"cuda:{t}" for t in ids]
+
+
+def _names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [t for t in text.replace(" ", "").split(",") if t]
+
+
+def _fmt(value: float) -> str:
+    return "   nan" if math.isnan(value) else f"{value:6.3f}"
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Benchmark evaluation: DAVIS 2016/2017 and YouTube-VOS 2018/2019."""
+
+
+@eval_group.command("run")
+@click.option("--dataset", "benchmark", required=True,
+              type=click.Choice(["davis2016", "davis2017", "youtubevos2018", "youtubevos2019"],
+                                case_sensitive=False),
+              help="Benchmark and its folder layout.")
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Dataset root (DAVIS: holds JPEGImages/; YouTube-VOS: holds valid/).")
+@click.option("--set", "--split", "split", default=None,
+              help="Split: val (DAVIS default), test-dev, train; valid (YouTube-VOS default).")
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the predictions.")
+@click.option("--model", "-m", required=True, help="Model variant, e.g. deaotl or r50_aotl.")
+@click.option("--weights", "-w", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Checkpoint file.")
+@click.option("--amp/--no-amp", default=False,
+              help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")
+@click.option("--flip/--no-flip", default=False, help="Add horizontally flipped inference.")
+@click.option("--scales", default="1.0", show_default=True,
+              help="Comma-separated input scales for multi-scale inference.")
+@click.option("--max-long-term", type=click.IntRange(min=1), default=None,
+              help="Cap of the long-term memory (frames).")
+@click.option("--resolution", default="480p", show_default=True,
+              help="DAVIS frames: 480p or Full-Resolution.")
+@click.option("--all-frames/--sparse-frames", default=None,
+              help="YouTube-VOS: track on all 30 fps frames of <split>_all_frames (default when "
+                   "present); predictions are written for the 6 fps frames either way.")
+@click.option("--sequences", default=None, help="Comma-separated subset of sequences.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes, each with its own model (default: one per GPU, else 1).")
+@click.option("--gpus", default=None, help="CUDA device indices for the workers, e.g. 0,1,2,3.")
+@click.option("--device", default=None, help="Device when --gpus is not given (cpu, cuda:0...).")
+@click.option("--zip/--no-zip", "make_zip", default=None,
+              help="Pack the predictions into <output>/submission.zip (default: for YouTube-VOS).")
+@click.option("--score/--no-score", default=False,
+              help="DAVIS: score the predictions against the split's ground truth afterwards.")
+def run_command(benchmark: str, root: Path, split: str | None, output: Path, model: str,
+                weights: str, amp: bool, flip: bool, scales: str, max_long_term: int | None,
+                resolution: str, all_frames: bool | None, sequences: str | None,
+                workers: int | None, gpus: str | None, device: str | None,
+                make_zip: bool | None, score: bool) -> None:
+    """Run a model over a benchmark split and write palette-PNG predictions."""
+    from aotvideo.evaluation.datasets import DavisDataset, open_benchmark
+    from aotvideo.evaluation.runner import ModelSpec, run_benchmark
+
+    devices = _parse_gpus(gpus) or [device]
+    if workers is None:
+        workers = len(devices) if gpus else 1
+    spec = ModelSpec(model=model, weights=str(weights), amp=amp, flip=flip,
+                     scales=_parse_scales(scales), max_long_term=max_long_term)
+
+    def report(timing: SequenceTiming) -> None:
+        click.echo(f"{timing.sequence:<30} {timing.frames:5d} frames {timing.fps:8.2f} fps"
+                   f"  [{timing.device}]")
+
+    try:
+        bench = open_benchmark(benchmark, root, split, resolution=resolution,
+                               all_frames=all_frames)
+        if score and not isinstance(bench, DavisDataset):
+            raise click.UsageError("--score needs a DAVIS benchmark (YouTube-VOS is scored by "
+                                   "its server)")
+        result = run_benchmark(bench, output, spec, sequences=_names(sequences), devices=devices,
+                               workers=workers, make_zip=make_zip, on_sequence=report)
+    except AotVideoError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{len(result.sequences)} sequences, {result.total_frames} frames: "
+               f"{result.fps:.2f} fps overall, {result.mean_sequence_fps:.2f} fps mean per "
+               f"sequence, {result.wall_seconds:.1f} s wall")
+    if result.zip_path is not None:
+        click.echo(f"submission: {result.zip_path}")
+    if score and isinstance(bench, DavisDataset):
+        _score_and_print(bench, output, _names(sequences), None)
+
+
+def _score_and_print(dataset: DavisDataset, results: Path, sequences: list[str] | None,
+                     workers: int | None) -> None:
+    """Score ``results``, write the CSV files there and print the tables."""
+    from aotvideo.evaluation.scoring import GLOBAL_COLUMNS, score_davis
+
+    try:
+        report = score_davis(dataset, results, sequences=sequences, workers=workers)
+    except AotVideoError as err:
+        raise click.ClickException(str(err)) from err
+    global_path, sequence_path = report.write_csv(results)
+    values = report.global_results()
+    click.echo(f"--- global results for {dataset.name} {dataset.split} ---")
+    click.echo(" ".join(f"{c:>9}" for c in GLOBAL_COLUMNS))
+    click.echo(" ".join(f"{_fmt(values[c]):>9}" for c in GLOBAL_COLUMNS))
+    click.echo(f"--- per object ({len(report.objects)}) ---")
+    for name, jm, fm in report.per_sequence_results():
+        click.echo(f"{name:<30} J {_fmt(jm)}  F {_fmt(fm)}")
+    click.echo(f"wrote {global_path} and {sequence_path}")
+
+
+@eval_group.command("score")
+@click.option("--gt", "gt_root", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="DAVIS root with Annotations/ and ImageSets/.")
+@click.option("--results", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder with <sequence>/<frame>.png predictions; the CSV files go here too.")
+@click.option("--set", "--split", "split", default="val", show_default=True,
+              help="Split to score (train or val).")
+@click.option("--year", type=click.Choice(["2016", "2017"]), default="2017", show_default=True,
+              help="2016: one object per sequence (all non-zero labels).")
+@click.option("--resolution", default="480p", show_default=True,
+              help="Annotation folder: 480p or Full-Resolution.")
+@click.option("--sequences", default=None, help="Comma-separated subset of sequences.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes scoring sequences in parallel (0 = all CPUs).")
+def score_command(gt_root: Path, results: Path, split: str, year: str, resolution: str,
+                  sequences: str | None, workers: int) -> None:
+    """J&F of a result folder, as the DAVIS 2017 toolkit computes it."""
+    from aotvideo.evaluation.datasets import DavisDataset
+
+    try:
+        dataset = DavisDataset(gt_root, int(year), split, resolution)
+    except AotVideoError as err:
+        raise click.ClickException(str(err)) from err
+    _score_and_print(dataset, results, _names(sequences), workers or None)
