@@ -4,8 +4,9 @@ The short-term memory of AOT/DeAOT is read by attention restricted to a (2r+1)x(
 around each query position (r = 7 for the published models).  The original code builds a dense
 (HW)x(HW) attention matrix and fills the window entries into it.  Here the window is handled one
 window row at a time: queries are cut into tiles of ``T`` columns, and each tile meets the
-``T + 2r`` key columns of one window row in a small matrix product, from which the diagonal band
-that forms the window is read.  The cost is ``HW * (2r+1) * (T+2r)`` multiply-adds per channel,
+``T + 2r`` key columns of one window row in a small matrix product (batched over all tiles as a
+strided view of the padded keys, without copies), from which the diagonal band that forms the
+window is read.  The cost is ``HW * (2r+1) * (T+2r)`` multiply-adds per channel,
 a few times the ideal ``HW * (2r+1)²`` and far below the dense ``(HW)²``.
 
 Tensors are channels-last: ``(batch, height, width, channels)``, where "batch" is batch x heads.
@@ -26,40 +27,45 @@ except Exception:  # noqa: BLE001 - any import failure means "not available"
 _TILE = 16
 
 
-def _tile_width(width: int) -> int:
-    return min(width, _TILE)
+def _layout(width: int, radius: int) -> tuple[int, int]:
+    """Tile width ``T`` and padded row length ``Wp`` (a multiple of ``T`` with room for the
+    window on both sides of every query tile)."""
+    tile = min(width, _TILE)
+    query_tiles = -(-width // tile)
+    return tile, (query_tiles + -(-2 * radius // tile)) * tile
 
 
-def _pad_to_tiles(x: torch.Tensor, radius: int, tile: int) -> tuple[torch.Tensor, int]:
-    """Zero-pad ``x`` (B, H, W, C) by ``radius`` on every side and on the right up to whole tiles.
+def _pad_rows(x: torch.Tensor, radius: int, row_length: int) -> torch.Tensor:
+    """(B, H, W, C) -> zero-padded (B, H + 2r + 1, Wp, C), image at rows/cols offset by r.
 
-    Returns the padded tensor (B, H + 2r, nt*T + 2r, C) and the number of tiles ``nt``.
+    The extra bottom row keeps the last overlapping tile of the last row inside the storage.
     """
-    width = x.shape[2]
-    num_tiles = -(-width // tile)
-    extra = num_tiles * tile - width
-    return F.pad(x, (0, 0, radius, radius + extra, radius, radius)), num_tiles
+    b, h, w, c = x.shape
+    padded = x.new_zeros((b, h + 2 * radius + 1, row_length, c))
+    padded[:, radius:radius + h, radius:radius + w] = x
+    return padded
 
 
-def _key_tiles(padded: torch.Tensor, dy: int, height: int, num_tiles: int, tile: int,
+def _row_tiles(padded: torch.Tensor, image: int, dy: int, height: int, tile: int,
                radius: int) -> torch.Tensor:
-    """View of the key rows ``dy .. dy+H`` cut into overlapping tiles of ``T + 2r`` columns.
+    """Overlapping key tiles of window row ``dy`` for every query tile of image ``image``.
 
-    Returns (B, H, nt, T + 2r, C), a strided view (no copy) into ``padded``.
+    Query tile ``n = y * (Wp / T) + j`` covers query row ``y``, columns ``jT .. jT+T-1``; its
+    keys are padded row ``y + dy``, columns ``jT .. jT+T+2r-1``.  Because ``Wp`` is a multiple
+    of ``T`` these tiles start every ``T`` positions of the flattened rows, so the result is a
+    plain strided view (N, T + 2r, C) that ``bmm`` reads without a copy.
     """
-    b, _, wp, c = padded.shape
-    sb, sh, sw, sc = padded.stride()
-    return padded.as_strided((b, height, num_tiles, tile + 2 * radius, c),
-                             (sb, sh, tile * sw, sw, sc), padded.storage_offset() + dy * sh)
+    _, rows, row_length, c = padded.shape
+    base = padded[image]
+    return base.as_strided((height * row_length // tile, tile + 2 * radius, c), (tile * c, c, 1),
+                           base.storage_offset() + dy * row_length * c)
 
 
 def _band(matrix: torch.Tensor, tile: int, radius: int) -> torch.Tensor:
-    """The window band of tile products: (..., T, T + 2r) -> view (..., T, 2r + 1), entry
-    ``[t, dx] = matrix[t, t + dx]``."""
-    window = 2 * radius + 1
-    *lead, rows, cols = matrix.shape
-    strides = matrix.stride()
-    return matrix.as_strided((*lead, rows, window), (*strides[:-2], cols + 1, 1),
+    """The window band of tile products: (N, T, T + 2r) -> view (N, T, 2r + 1) with
+    ``[n, t, dx] = matrix[n, t, t + dx]``."""
+    n, rows, cols = matrix.shape
+    return matrix.as_strided((n, rows, 2 * radius + 1), (matrix.stride(0), cols + 1, 1),
                              matrix.storage_offset())
 
 
@@ -81,19 +87,19 @@ def local_logits(query: torch.Tensor, key: torch.Tensor, radius: int) -> torch.T
                                    key.permute(0, 3, 1, 2).contiguous(), kernel_size=1,
                                    patch_size=window, stride=1, padding=0, dilation_patch=1)
         return corr.view(b, window * window, height, width).permute(0, 2, 3, 1)
-    tile = _tile_width(width)
-    padded_key, num_tiles = _pad_to_tiles(key, radius, tile)
-    padded_query = F.pad(query, (0, 0, 0, num_tiles * tile - width))
-    query_tiles = padded_query.view(b * height * num_tiles, tile, c)
-    out = query.new_empty((b, height, num_tiles, tile, window, window))
-    for dy in range(window):
-        keys = _key_tiles(padded_key, dy, height, num_tiles, tile, radius)
-        keys = keys.reshape(b * height * num_tiles, tile + 2 * radius, c)
-        scores = torch.bmm(query_tiles, keys.transpose(1, 2))
-        out[:, :, :, :, dy, :] = _band(scores, tile, radius).view(b, height, num_tiles, tile,
-                                                                   window)
-    out = out.view(b, height, num_tiles * tile, window * window)
-    return out[:, :, :width]
+    tile, row_length = _layout(width, radius)
+    padded_key = _pad_rows(key, radius, row_length)
+    query = F.pad(query, (0, 0, 0, row_length - width))
+    num = height * row_length // tile
+    images = []
+    for image in range(b):
+        query_tiles = query[image].reshape(num, tile, c)
+        out = query.new_empty((num, tile, window, window))
+        for dy in range(window):
+            keys = _row_tiles(padded_key, image, dy, height, tile, radius)
+            out[:, :, dy, :] = _band(torch.bmm(query_tiles, keys.transpose(1, 2)), tile, radius)
+        images.append(out.view(height, row_length, window * window)[:, :width])
+    return torch.stack(images)
 
 
 def local_aggregate(weights: torch.Tensor, value: torch.Tensor, radius: int) -> torch.Tensor:
@@ -109,25 +115,28 @@ def local_aggregate(weights: torch.Tensor, value: torch.Tensor, radius: int) -> 
     """
     b, height, width, c = value.shape
     window = 2 * radius + 1
-    tile = _tile_width(width)
-    padded_value, num_tiles = _pad_to_tiles(value, radius, tile)
-    weights = F.pad(weights, (0, 0, 0, num_tiles * tile - width))
-    weights = weights.view(b, height, num_tiles, tile, window, window)
-    out = None
-    for dy in range(window):
-        band_matrix = weights.new_zeros((b * height * num_tiles, tile, tile + 2 * radius))
-        _band(band_matrix, tile, radius).copy_(weights[:, :, :, :, dy, :].reshape(-1, tile, window))
-        values = _key_tiles(padded_value, dy, height, num_tiles, tile, radius)
-        values = values.reshape(b * height * num_tiles, tile + 2 * radius, c)
-        if out is None:
-            out = torch.bmm(band_matrix, values)
-        elif torch.is_grad_enabled():
-            out = torch.baddbmm(out, band_matrix, values)
-        else:
-            out.baddbmm_(band_matrix, values)
-    assert out is not None
-    out = out.view(b, height, num_tiles * tile, c)
-    return out[:, :, :width]
+    tile, row_length = _layout(width, radius)
+    padded_value = _pad_rows(value, radius, row_length)
+    weights = F.pad(weights, (0, 0, 0, row_length - width))
+    num = height * row_length // tile
+    grad = torch.is_grad_enabled()
+    images = []
+    for image in range(b):
+        rows = weights[image].reshape(num, tile, window, window)
+        out = None
+        for dy in range(window):
+            band_matrix = weights.new_zeros((num, tile, tile + 2 * radius))
+            _band(band_matrix, tile, radius).copy_(rows[:, :, dy, :])
+            values = _row_tiles(padded_value, image, dy, height, tile, radius)
+            if out is None:
+                out = torch.bmm(band_matrix, values)
+            elif grad:
+                out = torch.baddbmm(out, band_matrix, values)
+            else:
+                out.baddbmm_(band_matrix, values)
+        assert out is not None
+        images.append(out.view(height, row_length, c)[:, :width])
+    return torch.stack(images)
 
 
 def window_validity(height: int, width: int, radius: int, device: torch.device) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import FrameError, MaskError
+from ..models.inference import optimize_for_inference
 from ..models.model import AOTModel
 from ..models.propagation import MemoryEntry
 from .memory import GroupMemory
@@ -78,6 +79,10 @@ class Tracker:
         flip: test-time augmentation with the horizontally mirrored frame.
         scales: test-time scales of the network input size (1.0 = the protocol's size).
         max_short_edge / max_long_edge: limits of the network input size (protocol: 480, 1040).
+        optimize: run an inference-optimised copy of the model (batch norms folded into the
+            convolutions, channels-last weights; same function up to float rounding, see
+            :func:`aotvideo.models.optimize_for_inference`).  Pass a model that is already
+            optimised to share one copy between many trackers.
 
     A tracker is not thread-safe; use one per video (they may share the model).
     """
@@ -86,7 +91,7 @@ class Tracker:
                  amp: bool = False, max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                  long_term_gap: int | None = None, flip: bool = False,
                  scales: Sequence[float] = (1.0,), max_short_edge: int | None = 480,
-                 max_long_edge: int | None = 1040) -> None:
+                 max_long_edge: int | None = 1040, optimize: bool = True) -> None:
         if max_long_term is not None and max_long_term < 1:
             raise ValueError("max_long_term must be at least 1 (or None for unbounded)")
         if not scales or any(s <= 0 for s in scales):
@@ -94,7 +99,10 @@ class Tracker:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        model = model.to(self.device).eval()
+        if optimize and not getattr(model, "inference_optimized", False):
+            model = optimize_for_inference(model)
+        self.model = model
         self.config = model.config
         self.amp = amp
         self.max_long_term = max_long_term
@@ -255,7 +263,7 @@ class Tracker:
             return self._empty_result(index, height, width)
 
         inputs = [normalize_frame(image, aug.input_size, flip=aug.flip, device=self.device)
-                  for aug in self._augs]
+                  .contiguous(memory_format=torch.channels_last) for aug in self._augs]
         features = [self.model.encode_image(x) for x in inputs]
         for aug, feats in zip(self._augs, features):
             if aug.pos_emb is None:
@@ -279,9 +287,12 @@ class Tracker:
                     up = up.flip(-1)
                 p = torch.softmax(up, dim=1)[0]
                 all_probs.append(p)
-                aug_labels.append(p.argmax(0))
-            probs = all_probs[0] if len(all_probs) == 1 else torch.stack(all_probs).mean(0)
-            slot_labels = probs.argmax(0)
+                aug_labels.append(channel_argmax(p))
+            if len(all_probs) == 1:
+                probs, slot_labels = all_probs[0], aug_labels[0]
+            else:
+                probs = torch.stack(all_probs).mean(0)
+                slot_labels = channel_argmax(probs)
         else:
             slot_labels = torch.zeros((height, width), dtype=torch.long, device=self.device)
 
@@ -399,6 +410,18 @@ class Tracker:
     def _empty_result(self, index: int, height: int, width: int) -> TrackResult:
         return TrackResult(index, (), torch.ones((1, height, width)),
                            torch.zeros((height, width), dtype=torch.long), None)
+
+
+def channel_argmax(x: torch.Tensor) -> torch.Tensor:
+    """``x.argmax(0)`` for a (C, H, W) tensor (first maximum wins), computed as a running
+    comparison over the few channels: much faster on the CPU than a strided reduction."""
+    best = x[0].clone()
+    index = torch.zeros(x.shape[1:], dtype=torch.long, device=x.device)
+    for channel in range(1, x.shape[0]):
+        better = x[channel] > best
+        best = torch.where(better, x[channel], best)
+        index.masked_fill_(better, channel)
+    return index
 
 
 def _merge_labels(predicted: torch.Tensor, given: torch.Tensor,
