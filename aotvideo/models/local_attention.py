@@ -125,7 +125,7 @@ def local_aggregate(weights: torch.Tensor, value: torch.Tensor, radius: int) -> 
         rows = weights[image].reshape(num, tile, window, window)
         out = None
         for dy in range(window):
-            band_matrix = weights.new_zeros((num, tile, tile + 2 * radius))
+            band_matrix = value.new_zeros((num, tile, tile + 2 * radius))
             _band(band_matrix, tile, radius).copy_(rows[:, :, dy, :])
             values = _row_tiles(padded_value, image, dy, height, tile, radius)
             if out is None:
