@@ -6,6 +6,7 @@ Everything that belongs to one video (memories, object ids, frame counters) live
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
@@ -95,7 +96,15 @@ class AOTModel(nn.Module):
         Returns:
             (h*w, B, 256) at stride 16.
         """
-        emb = self.patch_wise_id_bank(one_hot)
+        bank = self.patch_wise_id_bank
+        if one_hot.shape[0] != 1 or (torch.is_grad_enabled() and one_hot.requires_grad):
+            emb = bank(one_hot)
+        else:
+            # Channels that are zero everywhere add exactly nothing: convolve only the identities
+            # present (background and the tracked objects), a fraction of the 11 channels.
+            present = one_hot[0].flatten(1).amax(1).nonzero().flatten()
+            emb = F.conv2d(one_hot[:, present], bank.weight[:, present], bank.bias, bank.stride,
+                           bank.padding)
         if self.is_deaot:
             emb = self.id_norm(emb.permute(2, 3, 0, 1)).permute(2, 3, 0, 1)
         emb = self.id_dropout(emb)
