@@ -1,0 +1,454 @@
+"""The ``aotvideo`` command line.
+
+``aotvideo track`` runs the streaming pipeline on a video; ``aotvideo weights`` manages the
+per-user checkpoint cache. Logs, progress and errors go to standard error only, so standard
+output can carry video.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import zoo
+from .errors import (AotVideoError, FormatError, InputDecodeError, InputError, MaskError,
+                     OutputError, WeightsError)
+
+# -- exit codes -----------------------------------------------------------------------------------
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_MASK = 3
+EXIT_WEIGHTS = 4
+EXIT_INPUT = 5
+EXIT_INPUT_BROKEN = 6
+EXIT_OUTPUT = 7
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    success
+  1    unexpected error (a bug: please report it with the message)
+  2    bad usage: unknown option, impossible format/mode/codec combination
+  3    mask problem: unreadable, empty, wrong size, --objects ids absent
+  4    weights problem: none installed or given, or they do not fit --model
+  5    input cannot be opened or decoded (nothing was written)
+  6    input broke off (corrupt or truncated): the output is finalized
+       and playable with every frame up to the break
+  7    output cannot be written (full disk, closed pipe, no permission):
+       the output is finalized as far as possible
+  130  interrupted (Ctrl-C or SIGTERM): the output is finalized and
+       playable with the frames processed so far
+"""
+
+
+def _version() -> str:
+    try:
+        from . import __version__
+    except ImportError:  # pragma: no cover - partial installs
+        return "unknown"
+    return str(__version__)
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    _say(f"aotvideo: error: {message}")
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EXIT_CODES_HELP)
+@click.version_option(version=_version(), prog_name="aotvideo", message="%(prog)s %(version)s")
+def main() -> None:
+    """aotvideo: track objects through videos with AOT / DeAOT.
+
+    Give a video and a mask of the objects on its first frame; get back an overlay, a matte,
+    the video with an alpha channel, or per-frame masks, with timing, rotation and audio kept.
+    Run `aotvideo track --help` for the details.
+    """
+
+
+# -- helpers for track ------------------------------------------------------------------------------
+
+
+def _parse_mask_arg(text: str) -> tuple[int, str]:
+    """``PATH`` (frame 0) or ``FRAME:PATH``."""
+    head, sep, tail = text.partition(":")
+    if sep and head.strip().isdigit() and tail:
+        return int(head), tail
+    return 0, text
+
+
+def _parse_ids(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        ids = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise click.BadParameter(f"expected ids like 1,3 - got {text!r}", param_hint="--objects") from None
+    if not ids or any(i <= 0 for i in ids):
+        raise click.BadParameter("object ids are positive integers, e.g. 1,3", param_hint="--objects")
+    return ids
+
+
+def _parse_scales(text: str) -> tuple[float, ...]:
+    try:
+        scales = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected numbers like 1.0,1.3 - got {text!r}", param_hint="--scales") from None
+    if not scales or any(s <= 0 for s in scales):
+        raise click.BadParameter("scales are positive numbers", param_hint="--scales")
+    return scales
+
+
+class _ProgressPrinter:
+    """Draws progress on standard error: a redrawn bar on a terminal, or plain lines."""
+
+    def __init__(self, style: str) -> None:
+        self.style = style
+        self._last = 0.0
+        self._drawn = False
+
+    def __call__(self, progress: Any) -> None:
+        now = time.monotonic()
+        final = progress.total is not None and progress.frames >= progress.total
+        if self.style == "lines":
+            if progress.frames == 1 or final or now - self._last >= 1.0:
+                self._last = now
+                total = f"/{progress.total}" if progress.total else ""
+                sys.stderr.write(f"frame {progress.frames}{total} {progress.fps:.1f} fps\n")
+                sys.stderr.flush()
+            return
+        if not (final or progress.frames == 1 or now - self._last >= 0.2):
+            return
+        self._last = now
+        eta = f" ETA {_clock(progress.eta)}" if progress.eta is not None else ""
+        if progress.total:
+            share = min(1.0, progress.frames / progress.total)
+            bar = "#" * int(share * 30) + "-" * (30 - int(share * 30))
+            text = f"\r[{bar}] {progress.frames}/{progress.total} {progress.fps:5.1f} fps{eta} "
+        else:
+            text = f"\r{progress.frames} frames {progress.fps:5.1f} fps {_clock(progress.elapsed)} "
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        self._drawn = True
+
+    def finish(self) -> None:
+        """End the redrawn line."""
+        if self._drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self._drawn = False
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while the pipeline runs, so the output gets finalized."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _write_report(path: str | None, report: dict[str, Any]) -> None:
+    if not path:
+        return
+    try:
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        _say(f"aotvideo: warning: cannot write the report {path}: {exc.strerror or exc}")
+
+
+# -- track ----------------------------------------------------------------------------------------------
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("input", metavar="INPUT")
+@click.option("-m", "--mask", "mask_args", multiple=True, required=True, metavar="[FRAME:]PATH",
+              help="Mask image of the objects on frame 0, or on FRAME with FRAME:PATH. Repeat to add "
+                   "objects later in the video or correct them. Palette PNG (DAVIS/YouTube-VOS), "
+                   "grayscale/binary PNG, or RGB PNG with one colour per object; drawn on the picture "
+                   "as the video is shown (rotation applied).")
+@click.option("-o", "--output", metavar="PATH",
+              help="Output file, folder (PNG frames), or - for standard output (needs --format). "
+                   "Default: INPUT's name with .MODE.mp4 (.alpha.mov, .masks/ folder).")
+@click.option("--mode", type=click.Choice(["overlay", "matte", "alpha", "masks"]), default="overlay",
+              show_default=True,
+              help="overlay: coloured objects over the video; matte: white = objects; alpha: the video "
+                   "with an alpha channel; masks: one palette PNG per frame.")
+@click.option("--soft", is_flag=True, help="Soft matte edges from the probabilities (matte, alpha).")
+@click.option("--objects", metavar="IDS", help="Only these object ids of the mask(s), e.g. 1,3.")
+@click.option("-f", "--format", "fmt", metavar="FMT",
+              help="Output format when the extension does not say, or for -o -: mp4, mov, mkv, webm, "
+                   "nut, mpegts, png, rawvideo.")
+@click.option("--codec", metavar="NAME", help="Video encoder (FFmpeg name), e.g. libx264, libvpx-vp9, prores_ks, ffv1.")
+@click.option("--crf", type=click.IntRange(0, 63), help="Quality for x264/x265/VP9/AV1 (lower is better; default 18 for H.264, 30 for VP9).")
+@click.option("--preset", metavar="NAME", help="Encoder preset (x264: ultrafast ... veryslow; default medium).")
+@click.option("--out-pix-fmt", metavar="FMT", help="Output pixel format (default per codec and mode; raw: rgb24, gray, rgba).")
+@click.option("--model", type=click.Choice(list(zoo.ZOO)), default=zoo.DEFAULT_MODEL, show_default=True,
+              help="Model variant.")
+@click.option("--weights", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Checkpoint to use (model-zoo format) instead of the installed one.")
+@click.option("--device", metavar="DEV", help="torch device, e.g. cpu, cuda, cuda:1 (default: CUDA if available).")
+@click.option("--amp", is_flag=True, help="Mixed precision (faster on GPUs).")
+@click.option("--flip", is_flag=True, help="Test-time augmentation with the mirrored frame.")
+@click.option("--scales", default="1.0", show_default=True, metavar="S[,S...]",
+              help="Test-time scales of the network input.")
+@click.option("--max-long-term", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Cap on long-term memory frames (bounds memory on long videos; default the tracker's).")
+@click.option("--raw", "raw_size", metavar="WxH", help="INPUT is headerless rawvideo of this size (e.g. from an ffmpeg pipe).")
+@click.option("--pix-fmt", "raw_pix_fmt", metavar="FMT", help="Pixel format of --raw input (default rgb24).")
+@click.option("--rate", type=float, metavar="FPS", help="Frame rate of --raw input (default 25).")
+@click.option("--input-format", metavar="FMT", help="Force the input demuxer (e.g. nut, matroska, mpegts).")
+@click.option("--report", "report_path", metavar="FILE.json",
+              help="Write a JSON report: frames, seconds, fps, peak memory, objects, area per object per frame.")
+@click.option("--progress", "progress_style", type=click.Choice(["auto", "bar", "lines", "none"]),
+              default="auto", show_default=True,
+              help="Progress on standard error: auto = a bar when it is a terminal.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary; errors only.")
+def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str, soft: bool,
+          objects: str | None, fmt: str | None, codec: str | None, crf: int | None,
+          preset: str | None, out_pix_fmt: str | None, model: str, weights: str | None,
+          device: str | None, amp: bool, flip: bool, scales: str, max_long_term: int | None,
+          raw_size: str | None, raw_pix_fmt: str | None, rate: float | None,
+          input_format: str | None, report_path: str | None, progress_style: str,
+          quiet: bool) -> None:
+    """Track the objects of a mask through INPUT and write the result.
+
+    INPUT is a video file, or - for standard input (a streamable container such as nut,
+    matroska or mpegts; with --raw WxH, headerless rawvideo).
+
+    \b
+    Examples:
+      aotvideo track samples/sample.mp4 --mask samples/sample_mask.png
+      aotvideo track in.mp4 -m first.png --mode alpha -o cut.mov
+      aotvideo track in.mp4 -m first.png -m 120:fix.png --mode masks -o masks/
+      ffmpeg -i in.mp4 -f nut - | aotvideo track - -m first.png -o - -f nut | ffplay -
+    """
+    from .io.formats import default_output_path, resolve_output
+    from .io.masks import read_mask
+    from .io.reader import parse_size
+
+    if soft and mode not in ("matte", "alpha"):
+        raise click.UsageError("--soft applies to --mode matte and alpha")
+    if (raw_pix_fmt or rate) and not raw_size:
+        raise click.UsageError("--pix-fmt and --rate describe --raw input; give --raw WxH too")
+    if raw_size and input_format:
+        raise click.UsageError("--raw and --input-format exclude each other")
+    size = None
+    if raw_size:
+        try:
+            size = parse_size(raw_size)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--raw") from None
+    selected = _parse_ids(objects)
+    scale_values = _parse_scales(scales)
+    if output is None and input == "-":
+        raise click.UsageError("reading from standard input needs -o (e.g. -o out.mp4, or -o - -f nut)")
+    try:
+        target = output if output is not None else default_output_path(input, mode)
+        spec = resolve_output(target, mode, format=fmt, codec=codec, crf=crf, preset=preset,
+                              pix_fmt=out_pix_fmt)
+    except FormatError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if input != "-" and target != "-" and os.path.exists(target) and os.path.exists(input) \
+            and os.path.samefile(target, input):
+        _fail("the output would overwrite the input", EXIT_USAGE)
+
+    # Weights first: the commonest first-run problem gets its message before anything else.
+    try:
+        weights_path = zoo.resolve_weights(model, weights)
+    except WeightsError as exc:
+        _fail(str(exc), EXIT_WEIGHTS)
+
+    masks: dict[int, Any] = {}
+    names: dict[int, str] = {}
+    for arg in mask_args:
+        index, path = _parse_mask_arg(arg)
+        if index in masks:
+            _fail(f"two masks for frame {index}", EXIT_MASK)
+        try:
+            masks[index] = read_mask(path)
+        except MaskError as exc:
+            _fail(str(exc), EXIT_MASK)
+        names[index] = f"mask {path}" + (f" (frame {index})" if index else "")
+
+    from .io.reader import VideoReader
+    from .io.writer import open_writer
+    from .pipeline import Pipeline, check_masks
+
+    try:
+        reader = VideoReader(input, format=input_format, raw_size=size, pix_fmt=raw_pix_fmt, rate=rate)
+    except InputError as exc:
+        _fail(str(exc), EXIT_INPUT)
+    report: dict[str, Any] = {}
+    printer: _ProgressPrinter | None = None
+    try:
+        try:
+            checked = check_masks(masks, reader.info, selected, names=names)
+        except MaskError as exc:
+            _fail(str(exc), EXIT_MASK)
+        if spec.mode == "masks":
+            too_big = [i for m in checked.values() for i in set(m.ravel().tolist()) if i > 255]
+            if too_big:
+                _fail(f"--mode masks writes palette PNGs, which hold ids up to 255; the mask has "
+                      f"{max(too_big)}", EXIT_MASK)
+
+        import aotvideo
+
+        try:
+            net = aotvideo.build_model(model)
+            aotvideo.load_weights(net, str(weights_path))
+        except WeightsError as exc:
+            _fail(f"{exc} (weights: {weights_path})", EXIT_WEIGHTS)
+        tracker_options: dict[str, Any] = {"amp": amp, "flip": flip, "scales": scale_values}
+        if max_long_term is not None:
+            tracker_options["max_long_term"] = max_long_term
+        try:
+            tracker = aotvideo.Tracker(net, device, **tracker_options)
+        except (RuntimeError, ValueError, AssertionError) as exc:
+            _fail(f"cannot set up the tracker on device {device or 'auto'}: {exc}", EXIT_USAGE)
+
+        try:
+            writer = open_writer(spec, width=reader.info.width, height=reader.info.height,
+                                 time_base=reader.info.time_base, frame_rate=reader.info.frame_rate,
+                                 rotation=reader.info.rotation, audio_stream=reader.audio_stream)
+        except OutputError as exc:
+            _fail(str(exc), EXIT_OUTPUT)
+        reader.set_audio_mode(writer.audio_mode)  # type: ignore[arg-type]
+
+        style = "none" if quiet else progress_style
+        if style == "auto":
+            style = "bar" if sys.stderr.isatty() else "none"
+        printer = _ProgressPrinter(style) if style != "none" else None
+        pipeline = Pipeline(
+            reader, writer, tracker, checked, mode=spec.mode, soft=soft, progress=printer,
+            areas=report_path is not None,
+            extra={"model": model, "weights": str(weights_path), "device": str(tracker.device)},
+        )
+        report = pipeline.report
+        with _sigterm_as_interrupt():
+            try:
+                pipeline.run()
+            finally:
+                if printer is not None:
+                    printer.finish()
+    except KeyboardInterrupt:
+        _write_report(report_path, report)
+        _fail(report.get("message") or "interrupted", EXIT_INTERRUPTED)
+    except InputDecodeError as exc:
+        _write_report(report_path, report)
+        _fail(f"{exc}; the output is finalized with the {report.get('frames_written', 0)} frames before it",
+              EXIT_INPUT_BROKEN)
+    except OutputError as exc:
+        _write_report(report_path, report)
+        _fail(str(exc), EXIT_OUTPUT)
+    except AotVideoError as exc:
+        _write_report(report_path, report)
+        _fail(str(exc), EXIT_FAILURE)
+    except Exception:
+        _write_report(report_path, report)
+        raise
+    finally:
+        reader.close()
+    _write_report(report_path, report)
+    if not quiet:
+        where = "standard output" if spec.to_stdout else spec.target
+        _say(f"aotvideo: wrote {report['frames_written']} frames to {where} in {report['seconds']:.1f} s "
+             f"({report['fps']:.1f} fps)")
+
+
+# -- weights ----------------------------------------------------------------------------------------------
+
+
+@main.group()
+def weights() -> None:
+    """Manage model checkpoints in the per-user cache.
+
+    aotvideo ships no weights yet: download a checkpoint from the AOT/DeAOT model zoo (see
+    `aotvideo weights list`), then install it with `aotvideo weights add FILE`.
+    """
+
+
+@weights.command("list")
+def weights_list() -> None:
+    """Show every model variant, where its checkpoint comes from, and whether it is installed."""
+    try:
+        records = zoo.installed()
+    except WeightsError as exc:
+        _fail(str(exc), EXIT_WEIGHTS)
+    click.echo(f"weights folder: {zoo.weights_dir()}")
+    for name, entry in zoo.ZOO.items():
+        record = records.get(name)
+        state = f"installed (sha256 {record['sha256'][:12]}...)" if record else "not installed"
+        default = " [default]" if name == zoo.DEFAULT_MODEL else ""
+        click.echo(f"{name:<13} {entry.title:<16} {state}{default}")
+        click.echo(f"{'':13} source: {zoo.source_text(name)}")
+
+
+@weights.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", type=click.Choice(list(zoo.ZOO)), default=None,
+              help="The variant it is for (default: worked out from the checkpoint).")
+def weights_add(file: str, model: str | None) -> None:
+    """Install a downloaded checkpoint FILE: check that it loads, copy it to the cache, record its sha256."""
+    try:
+        name, record = zoo.install(file, model)
+    except WeightsError as exc:
+        _fail(str(exc), EXIT_WEIGHTS)
+    click.echo(f"installed {file} as {name}: {record['path']} (sha256 {record['sha256']})")
+
+
+@main.command("bench", context_settings={"ignore_unknown_options": True,
+                                         "allow_extra_args": True, "help_option_names": []})
+@click.pass_context
+def bench(ctx: click.Context) -> None:
+    """Speed and memory benchmark (table of frames/s per variant); see `aotvideo bench --help`."""
+    from .bench import main as bench_main
+
+    sys.exit(bench_main(list(ctx.args)))
+
+
+def _attach_subcommands() -> None:
+    from .evaluation.cli import eval_group
+
+    main.add_command(eval_group)
+
+
+_attach_subcommands()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,413 @@
+"""Encoding the output with PyAV: video containers, raw video, PNG folders.
+
+A :class:`VideoWriter` keeps the input's timestamps (so variable frame rate survives), writes the
+input's display rotation into the output, and carries the input's audio: stream copy when the
+output container accepts the codec, otherwise a transcode to the container's usual codec (AAC,
+Opus for WebM). MP4 and MOV written to a pipe are fragmented so they can be played while they are
+written. :meth:`VideoWriter.close` always finalizes the file (flushes the encoders and writes the
+trailer), so a run that stops early leaves a playable file with the frames written so far.
+
+:class:`WriterThread` runs the encoding in a background thread behind a small bounded queue.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import OutputError
+from .formats import OutputSpec
+from .masks import davis_palette, encode_png
+from .reader import AudioChunk
+
+__all__ = ["VideoWriter", "PngSequenceWriter", "WriterThread", "open_writer", "can_copy_audio"]
+
+#: mpegts does not answer FFmpeg's codec query; these are the audio codecs it carries.
+_MPEGTS_AUDIO = {"aac", "mp3", "mp2", "ac3", "eac3", "opus"}
+_SUBSAMPLED = ("yuv420", "yuva420", "nv12", "nv21", "yuvj420", "yuv422", "yuva422")
+_IMAGE_FORMATS = {"rgb": "rgb24", "gray": "gray", "rgba": "rgba"}
+#: Containers that store a display rotation (a display matrix); others get upright frames.
+ROTATING_CONTAINERS = ("mp4", "mov", "matroska", "webm")
+
+
+def _output_message(target: str, exc: BaseException) -> str:
+    where = "standard output" if target == "-" else target
+    if isinstance(exc, BrokenPipeError):
+        return f"cannot write to {where}: the reading end of the pipe was closed"
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return f"cannot write to {where}: {reason}"
+
+
+def can_copy_audio(container: str, codec: str, supported: set[str]) -> bool:
+    """Whether audio in ``codec`` can be stream-copied into ``container``."""
+    if container == "mpegts":
+        return codec in _MPEGTS_AUDIO
+    if container in ("webm",):
+        return codec in ("opus", "vorbis")
+    return codec in supported
+
+
+class VideoWriter:
+    """Encode frames into a container (a file, a pipe, or ``"-"`` for standard output).
+
+    ``width``/``height`` is the stored (unrotated) size of the video and ``time_base`` the unit
+    of the ``pts`` given to :meth:`write`. ``rotation`` (counter-clockwise degrees) is the input's
+    display rotation: containers that can store it get it as their display matrix and
+    :attr:`rotation` keeps it, so :meth:`write` takes images in the stored orientation; other
+    containers (NUT, MPEG-TS, raw video) cannot, so :attr:`rotation` is 0 and :meth:`write` takes
+    upright images (width and height swapped for 90/270). ``audio_stream`` is the input's audio
+    stream: after construction
+    :attr:`audio_mode` says whether :meth:`write_audio` wants demuxed packets (``"packets"``,
+    stream copy), decoded frames (``"frames"``, transcode) or nothing (``"none"``).
+    """
+
+    def __init__(
+        self,
+        spec: OutputSpec,
+        *,
+        width: int,
+        height: int,
+        time_base: Fraction,
+        frame_rate: Fraction | None = None,
+        rotation: int = 0,
+        audio_stream: av.audio.stream.AudioStream | None = None,
+    ) -> None:
+        if spec.kind != "video":
+            raise ValueError("VideoWriter writes video containers; use PngSequenceWriter for PNG")
+        self.spec = spec
+        self.frames_written = 0
+        self.audio_mode = "none"
+        self._closed = False
+        rotation = rotation % 360
+        if rotation and spec.container not in ROTATING_CONTAINERS:
+            if rotation in (90, 270):
+                width, height = height, width
+            rotation = 0
+        self.rotation = rotation
+        self.width, self.height = width, height
+        self._image_format = _IMAGE_FORMATS[spec.image]
+        self._time_base = Fraction(time_base)
+        self._last_pts: int | None = None
+        self._audio_out: av.audio.stream.AudioStream | None = None
+        self._resampler: av.AudioResampler | None = None
+        self._audio_next: int | None = None
+        target = "pipe:1" if spec.to_stdout else spec.target
+        if not spec.to_stdout:
+            parent = Path(spec.target).parent
+            if not parent.is_dir():
+                raise OutputError(f"cannot write to {spec.target}: folder {parent} does not exist")
+        try:
+            self._container = av.open(target, mode="w", format=spec.container,
+                                      options=dict(spec.container_options))
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise OutputError(_output_message(spec.target, exc)) from exc
+        try:
+            self._add_video(width, height, frame_rate, rotation)
+            if audio_stream is not None and spec.audio:
+                self._add_audio(audio_stream)
+        except BaseException:
+            self._abandon()
+            raise
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    def _add_video(self, width: int, height: int, frame_rate: Fraction | None, rotation: int) -> None:
+        spec = self.spec
+        rate = frame_rate if frame_rate and frame_rate > 0 else Fraction(25)
+        rate = rate.limit_denominator(1001 * 1000)
+        try:
+            stream = self._container.add_stream(spec.codec or "rawvideo", rate=rate,
+                                                options=dict(spec.codec_options))
+        except (av.FFmpegError, ValueError) as exc:
+            raise OutputError(f"cannot set up encoder {spec.codec}: {exc}") from exc
+        pix_fmt = spec.pix_fmt or "yuv420p"
+        odd = width % 2 or height % 2
+        if odd and pix_fmt.startswith(_SUBSAMPLED) and spec.codec in ("libx264", "h264", "libx265"):
+            # 4:2:0 needs even sizes; keep every pixel rather than crop.
+            pix_fmt = "yuv444p"
+        stream.width = width
+        stream.height = height
+        stream.pix_fmt = pix_fmt
+        stream.codec_context.time_base = self._time_base
+        stream.time_base = self._time_base
+        if rotation:
+            stream.set_display_rotation(rotation)
+        self._video = stream
+
+    def _add_audio(self, source: av.audio.stream.AudioStream) -> None:
+        spec = self.spec
+        assert spec.container is not None
+        codec = source.codec_context.name
+        supported = self._container.supported_codecs
+        if can_copy_audio(spec.container, codec, supported):
+            try:
+                self._audio_out = self._container.add_stream_from_template(source)
+                self.audio_mode = "packets"
+                return
+            except (av.FFmpegError, ValueError):
+                self._audio_out = None
+        target_codec = "libopus" if spec.container == "webm" else "aac"
+        encoder = av.Codec(target_codec, "w")
+        in_ctx = source.codec_context
+        rate = int(in_ctx.sample_rate or 48000)
+        rates = list(encoder.audio_rates or [])
+        if rates and rate not in rates:
+            rate = 48000 if 48000 in rates else rates[0]
+        channels = in_ctx.layout.nb_channels if in_ctx.layout else 2
+        layout = "mono" if channels == 1 else "stereo"
+        formats = [f.name for f in (encoder.audio_formats or [])]
+        sample_fmt = "fltp" if "fltp" in formats else ("flt" if "flt" in formats else formats[0])
+        try:
+            stream = self._container.add_stream(target_codec, rate=rate)
+            stream.layout = layout
+            stream.format = sample_fmt
+            stream.codec_context.time_base = Fraction(1, rate)
+        except (av.FFmpegError, ValueError) as exc:
+            raise OutputError(f"cannot set up audio encoder {target_codec}: {exc}") from exc
+        self._audio_out = stream
+        self._resampler = av.AudioResampler(format=sample_fmt, layout=layout, rate=rate)
+        self._audio_rate = rate
+        self.audio_mode = "frames"
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def write(self, image: np.ndarray, pts: int | None = None) -> None:
+        """Encode one image (H x W x 3 RGB, H x W gray or H x W x 4 RGBA, as the spec says).
+
+        ``pts`` is in the ``time_base`` given at construction; ``None`` continues after the last.
+        """
+        if image.shape[:2] != (self.height, self.width):
+            raise ValueError(f"image is {image.shape[1]}x{image.shape[0]}, the output "
+                             f"{self.width}x{self.height}")
+        if pts is None:
+            pts = 0 if self._last_pts is None else self._last_pts + 1
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self._image_format)
+        frame.pts = int(pts)
+        frame.time_base = self._time_base
+        try:
+            packets = self._video.encode(frame)
+            self._container.mux(packets)
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputError(_output_message(self.spec.target, exc)) from exc
+        self._last_pts = int(pts)
+        self.frames_written += 1
+
+    def write_audio(self, chunk: AudioChunk) -> None:
+        """Copy or transcode a piece of the input's audio (see :attr:`audio_mode`)."""
+        if self._audio_out is None:
+            return
+        payload = chunk.payload
+        try:
+            if self.audio_mode == "packets" and isinstance(payload, av.Packet):
+                payload.stream = self._audio_out
+                self._container.mux(payload)
+            elif self.audio_mode == "frames" and isinstance(payload, av.AudioFrame):
+                assert self._resampler is not None
+                if self._audio_next is None:
+                    start = payload.time if payload.pts is not None and payload.time_base else 0.0
+                    self._audio_next = max(0, round((start or 0.0) * self._audio_rate))
+                payload.pts = None
+                for resampled in self._resampler.resample(payload):
+                    self._encode_audio(resampled)
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputError(_output_message(self.spec.target, exc)) from exc
+
+    def _encode_audio(self, frame: av.AudioFrame | None) -> None:
+        assert self._audio_out is not None
+        if frame is not None:
+            frame.pts = self._audio_next
+            frame.time_base = Fraction(1, self._audio_rate)
+            self._audio_next = (self._audio_next or 0) + frame.samples
+        self._container.mux(self._audio_out.encode(frame))
+
+    # -- finishing ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Flush the encoders and finalize the container. Safe to call more than once.
+
+        The container is closed even when flushing fails (a closed pipe, a full disk); the
+        first error is raised afterwards as :class:`~aotvideo.errors.OutputError`.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        error: BaseException | None = None
+        try:
+            self._container.mux(self._video.encode(None))
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            error = exc
+        if self._resampler is not None and self._audio_out is not None and error is None:
+            try:
+                for resampled in self._resampler.resample(None):
+                    self._encode_audio(resampled)
+                self._encode_audio(None)
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                error = exc
+        try:
+            self._container.close()
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            error = error or exc
+        if error is not None:
+            raise OutputError(_output_message(self.spec.target, error)) from error
+
+    def _abandon(self) -> None:
+        self._closed = True
+        try:
+            self._container.close()
+        except (av.FFmpegError, OSError, ValueError):
+            pass
+
+
+class PngSequenceWriter:
+    """Write one PNG per frame into a folder, named by frame index (``00000.png`` ...).
+
+    ``labels`` images are written as palette PNGs in the DAVIS palette; ``rgb``, ``gray`` and
+    ``rgba`` images as they are.
+    """
+
+    def __init__(self, spec: OutputSpec, *, digits: int = 5) -> None:
+        if spec.kind != "png":
+            raise ValueError("PngSequenceWriter needs a PNG output spec")
+        self.spec = spec
+        self.directory = Path(spec.target)
+        self.frames_written = 0
+        self.audio_mode = "none"
+        self.rotation = 0  # PNG files are written upright
+        self._digits = digits
+        self._palette = davis_palette()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder {self.directory}: {exc.strerror or exc}") from exc
+
+    def path_for(self, index: int) -> Path:
+        """The file a frame index is written to."""
+        return self.directory / f"{index:0{self._digits}d}.png"
+
+    def write(self, image: np.ndarray, pts: int | None = None, *, index: int | None = None) -> None:
+        """Write one frame's image; ``index`` names the file (default: the count so far)."""
+        number = self.frames_written if index is None else index
+        if self.spec.image == "labels":
+            labels = np.asarray(image)
+            if labels.size and (labels.min() < 0 or labels.max() > 255):
+                raise OutputError("palette PNG masks hold object ids 0..255 only")
+            data = encode_png(labels.astype(np.uint8), palette=self._palette)
+        else:
+            data = encode_png(np.asarray(image, dtype=np.uint8))
+        path = self.path_for(number)
+        temporary = path.with_name(path.name + ".tmp")
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, path)
+        except OSError as exc:
+            try:
+                temporary.unlink()
+            except OSError:
+                pass
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        self.frames_written += 1
+
+    def write_audio(self, chunk: AudioChunk) -> None:
+        """PNG folders carry no audio; ignored."""
+
+    def close(self) -> None:
+        """Nothing to finalize: every PNG is complete once written."""
+
+
+def open_writer(
+    spec: OutputSpec,
+    *,
+    width: int,
+    height: int,
+    time_base: Fraction,
+    frame_rate: Fraction | None = None,
+    rotation: int = 0,
+    audio_stream: av.audio.stream.AudioStream | None = None,
+) -> VideoWriter | PngSequenceWriter:
+    """A writer for ``spec``: :class:`PngSequenceWriter` for PNG folders, else
+    :class:`VideoWriter`."""
+    if spec.kind == "png":
+        return PngSequenceWriter(spec)
+    return VideoWriter(spec, width=width, height=height, time_base=time_base,
+                       frame_rate=frame_rate, rotation=rotation, audio_stream=audio_stream)
+
+
+_STOP = object()
+
+
+class WriterThread:
+    """Run ``handle(item)`` for each queued item in a background thread, then ``finish()``.
+
+    The queue holds at most ``queue_size`` items, so a slow encoder slows the producer instead of
+    filling memory. The first exception raised by ``handle`` or ``finish`` is kept in
+    :attr:`error`; after it, queued items are dropped and :meth:`put` returns ``False``.
+    ``finish`` runs in every case (it finalizes the output).
+    """
+
+    def __init__(self, handle: Callable[[object], None], finish: Callable[[], None],
+                 *, queue_size: int = 4, name: str = "aotvideo-encode") -> None:
+        self._handle = handle
+        self._finish = finish
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, queue_size))
+        self.error: BaseException | None = None
+        self._failed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            if self._failed.is_set():
+                continue
+            try:
+                self._handle(item)
+            except BaseException as exc:  # handed to the producer through .error
+                self.error = exc
+                self._failed.set()
+        try:
+            self._finish()
+        except BaseException as exc:
+            if self.error is None:
+                self.error = exc
+            self._failed.set()
+
+    @property
+    def failed(self) -> bool:
+        """Whether writing has failed (see :attr:`error`)."""
+        return self._failed.is_set()
+
+    def put(self, item: object) -> bool:
+        """Queue an item, waiting while the queue is full; ``False`` once writing has failed."""
+        while not self._failed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                if not self._thread.is_alive():
+                    return False
+        return False
+
+    def close(self) -> None:
+        """Let the queued items be written, finalize, and wait for the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        while self._thread.is_alive():
+            try:
+                self._queue.put(_STOP, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()

@@ -1,0 +1,130 @@
+"""Turning tracking results into pictures: coloured overlays, mattes, RGBA frames."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import cv2
+import numpy as np
+
+from ..io.masks import davis_palette
+
+__all__ = ["overlay", "matte", "with_alpha", "object_colour"]
+
+_PALETTE = davis_palette()
+#: Brighter colours for overlays: the DAVIS palette's dark tones lifted so they show on video.
+_BRIGHT = np.clip(_PALETTE.astype(np.int32) * 2, 0, 255).astype(np.uint8)
+_BRIGHT[_PALETTE.sum(axis=1) == 0] = 0
+
+
+def object_colour(object_id: int) -> tuple[int, int, int]:
+    """The RGB colour overlays use for an object id (the DAVIS palette colour, brightened)."""
+    colour = _BRIGHT[int(object_id) % 256]
+    if int(object_id) % 256 == 0:
+        colour = np.array([255, 255, 255], dtype=np.uint8)
+    return int(colour[0]), int(colour[1]), int(colour[2])
+
+
+def _as_numpy(array: object) -> np.ndarray:
+    if hasattr(array, "detach"):
+        array = array.detach().cpu().numpy()  # type: ignore[attr-defined]
+    return np.asarray(array)
+
+
+def overlay(
+    frame: np.ndarray,
+    labels: np.ndarray,
+    object_ids: Iterable[int] | None = None,
+    *,
+    opacity: float = 0.5,
+    outline: int | None = None,
+) -> np.ndarray:
+    """Draw each object over the frame: a translucent fill in its colour and a solid outline.
+
+    ``frame`` is H x W x 3 uint8 RGB, ``labels`` an H x W integer label map, ``object_ids`` the
+    ids to draw (default: every non-zero id in ``labels``). ``outline`` is the outline width in
+    pixels (default: about 0.4% of the shorter side, at least 1; 0 for none). Returns a new
+    H x W x 3 uint8 array.
+    """
+    frame = _as_numpy(frame)
+    labels = _as_numpy(labels)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"frame must be H x W x 3 uint8, got {frame.shape} {frame.dtype}")
+    if labels.shape != frame.shape[:2]:
+        raise ValueError(f"labels {labels.shape} do not match the frame {frame.shape[:2]}")
+    ids = sorted({int(i) for i in np.unique(labels) if i != 0} if object_ids is None
+                 else {int(i) for i in object_ids if int(i) != 0})
+    out = frame.copy()
+    if not ids:
+        return out
+    width = outline if outline is not None else max(1, round(min(labels.shape) * 0.004))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)) if width else None
+    alpha = float(np.clip(opacity, 0.0, 1.0))
+    for object_id in ids:
+        region = labels == object_id
+        if not region.any():
+            continue
+        colour = np.array(object_colour(object_id), dtype=np.float32)
+        pixels = out[region].astype(np.float32)
+        out[region] = np.clip(pixels * (1 - alpha) + colour * alpha + 0.5, 0, 255).astype(np.uint8)
+        if kernel is not None:
+            solid = region.astype(np.uint8)
+            inner = cv2.erode(solid, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+            edge = solid.astype(bool) & ~inner.astype(bool)
+            out[edge] = colour.astype(np.uint8)
+    return out
+
+
+def matte(
+    labels: np.ndarray,
+    object_ids: Sequence[int] | None = None,
+    probs: np.ndarray | None = None,
+    soft: bool = False,
+    *,
+    prob_ids: Sequence[int] | None = None,
+) -> np.ndarray:
+    """A luma matte: H x W uint8, 255 where the selected objects are, 0 elsewhere.
+
+    ``object_ids`` selects objects (default: all). With ``soft=True`` the matte is the summed
+    probability of the selected objects, from ``probs`` ((1+N) x H x W, channel 0 background,
+    channel i the object ``prob_ids[i-1]``), which gives soft edges. ``prob_ids`` defaults to
+    ``object_ids``; when no objects are selected the soft matte is ``1 - probs[0]``.
+    """
+    labels = _as_numpy(labels)
+    if not soft:
+        if object_ids is None:
+            selected = labels != 0
+        else:
+            selected = np.isin(labels, np.asarray([int(i) for i in object_ids], dtype=np.int64))
+        return np.where(selected, 255, 0).astype(np.uint8)
+    if probs is None:
+        raise ValueError("a soft matte needs the probabilities (probs)")
+    probs = _as_numpy(probs).astype(np.float32, copy=False)
+    if probs.ndim != 3 or probs.shape[1:] != labels.shape:
+        raise ValueError(f"probs {probs.shape} do not match labels {labels.shape}")
+    if object_ids is None:
+        value = 1.0 - probs[0]
+    else:
+        channels = list(prob_ids) if prob_ids is not None else list(object_ids)
+        if len(channels) != probs.shape[0] - 1:
+            raise ValueError(
+                f"probs have {probs.shape[0] - 1} object channels but {len(channels)} ids name them; "
+                "pass prob_ids"
+            )
+        wanted = {int(i) for i in object_ids}
+        picks = [c + 1 for c, i in enumerate(channels) if int(i) in wanted]
+        value = probs[picks].sum(axis=0) if picks else np.zeros(labels.shape, np.float32)
+    return np.clip(np.rint(value * 255.0), 0, 255).astype(np.uint8)
+
+
+def with_alpha(frame: np.ndarray, matte: np.ndarray) -> np.ndarray:
+    """The frame with the matte as its alpha channel: H x W x 4 uint8 RGBA (straight alpha)."""
+    frame = _as_numpy(frame)
+    matte = _as_numpy(matte)
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame must be H x W x 3, got {frame.shape}")
+    if matte.shape != frame.shape[:2]:
+        raise ValueError(f"matte {matte.shape} does not match the frame {frame.shape[:2]}")
+    out = np.empty(frame.shape[:2] + (4,), dtype=np.uint8)
+    out[..., :3] = frame
+    out[..., 3] = matte
+    return out

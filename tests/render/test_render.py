@@ -1,0 +1,85 @@
+"""overlay / matte / with_alpha with the signatures of docs/CONTRACT.md."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aotvideo.render import matte, object_colour, overlay, with_alpha
+
+
+@pytest.fixture
+def scene() -> tuple[np.ndarray, np.ndarray]:
+    frame = np.full((40, 60, 3), 100, np.uint8)
+    labels = np.zeros((40, 60), np.int64)
+    labels[5:25, 5:25] = 1
+    labels[20:35, 30:55] = 7
+    return frame, labels
+
+
+def test_overlay_fills_and_outlines_each_object(scene) -> None:
+    frame, labels = scene
+    out = overlay(frame, labels, (1, 7))
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    assert out is not frame and (frame == 100).all()  # input untouched
+    np.testing.assert_array_equal(out[labels == 0], frame[labels == 0])
+    red = np.array(object_colour(1))
+    inside = out[12, 12].astype(int)
+    np.testing.assert_allclose(inside, (100 + red) / 2, atol=1)
+    np.testing.assert_array_equal(out[5, 12], red)  # outline pixel: solid colour
+    assert not np.array_equal(out[27, 40], out[12, 12])  # objects get different colours
+
+
+def test_overlay_draws_only_the_ids_asked_for(scene) -> None:
+    frame, labels = scene
+    out = overlay(frame, labels, [7])
+    np.testing.assert_array_equal(out[labels == 1], frame[labels == 1])
+    assert (out[labels == 7] != 100).any()
+    np.testing.assert_array_equal(overlay(frame, labels), overlay(frame, labels, (1, 7)))
+    np.testing.assert_array_equal(overlay(frame, np.zeros_like(labels), ()), frame)
+
+
+def test_overlay_takes_torch_tensors(scene) -> None:
+    frame, labels = scene
+    np.testing.assert_array_equal(overlay(frame, torch.from_numpy(labels), (1, 7)), overlay(frame, labels, (1, 7)))
+
+
+def test_overlay_checks_shapes(scene) -> None:
+    frame, labels = scene
+    with pytest.raises(ValueError):
+        overlay(frame, labels[:10], (1,))
+    with pytest.raises(ValueError):
+        overlay(frame[..., 0], labels, (1,))
+
+
+def test_hard_matte(scene) -> None:
+    _, labels = scene
+    m = matte(labels)
+    assert m.dtype == np.uint8 and m.shape == labels.shape
+    np.testing.assert_array_equal(m, np.where(labels > 0, 255, 0))
+    np.testing.assert_array_equal(matte(labels, [7]), np.where(labels == 7, 255, 0))
+
+
+def test_soft_matte_from_probabilities(scene) -> None:
+    _, labels = scene
+    probs = np.zeros((3,) + labels.shape, np.float32)
+    probs[0] = 0.5
+    probs[1] = 0.2
+    probs[2] = 0.3
+    assert (matte(labels, None, probs, soft=True) == 128).all()  # 1 - background
+    assert (matte(labels, [7], probs, soft=True, prob_ids=[1, 7]) == 76).all()  # 0.3 * 255
+    assert (matte(labels, [1, 7], torch.from_numpy(probs), soft=True) == 128).all()
+    with pytest.raises(ValueError, match="prob_ids"):
+        matte(labels, [7], probs, soft=True)
+    with pytest.raises(ValueError):
+        matte(labels, None, None, soft=True)
+
+
+def test_with_alpha(scene) -> None:
+    frame, labels = scene
+    rgba = with_alpha(frame, matte(labels))
+    assert rgba.shape == (40, 60, 4)
+    np.testing.assert_array_equal(rgba[..., :3], frame)
+    np.testing.assert_array_equal(rgba[..., 3], matte(labels))
+    with pytest.raises(ValueError):
+        with_alpha(frame, matte(labels)[:5])
