@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from . import Tracker, build_model, load_weights
+from .io.testclips import scene
 from .models.synthetic import synthetic_state_dict
 
 #: Seconds per frame of the original implementation on this project's 2-core reference
@@ -47,26 +48,9 @@ class BenchResult:
 
 def synthetic_clip(frames: int, height: int, width: int, objects: int,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Frames (T, H, W, 3) uint8 of moving discs and the first frame's label map."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    texture = rng.integers(30, 110, size=(height, width, 3), dtype=np.uint8)
-    centres = rng.random((objects, 2)) * [height * 0.6, width * 0.6] + [height * 0.2, width * 0.2]
-    speeds = (rng.random((objects, 2)) - 0.5) * [height * 0.02, width * 0.02]
-    colours = rng.integers(120, 255, size=(objects, 3), dtype=np.uint8)
-    radius = max(4, min(height, width) // (4 + objects))
-    video = np.empty((frames, height, width, 3), np.uint8)
-    first = np.zeros((height, width), np.uint8)
-    for t in range(frames):
-        image = texture.copy()
-        for k in range(objects):
-            cy, cx = centres[k] + speeds[k] * t
-            inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2
-            image[inside] = colours[k]
-            if t == 0:
-                first[inside] = k + 1
-        video[t] = image
-    return video, first
+    """Frames (T, H, W, 3) uint8 of moving shapes and the first frame's label map."""
+    pairs = list(scene(width, height, frames, objects=objects, seed=seed))
+    return np.stack([f for f, _ in pairs]), pairs[0][1]
 
 
 def _peak_rss_reset() -> None:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import aotvideo
+from aotvideo.io.testclips import scene
 from aotvideo.models.synthetic import synthetic_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,25 +39,9 @@ def deaott_model() -> aotvideo.models.AOTModel:
 
 def moving_shapes_clip(frames: int = 6, height: int = 64, width: int = 96, objects: int = 2,
                        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A synthetic clip of coloured discs moving over a textured background.
+    """A procedural clip of moving shapes (:func:`aotvideo.io.testclips.scene`).
 
-    Returns frames (T, H, W, 3) uint8 and the ground-truth labels (T, H, W) uint8 (ids 1..).
+    Returns frames (T, H, W, 3) uint8 and the ground-truth labels (T, H, W) int64 (ids 1..).
     """
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    background = (rng.random((height, width, 3)) * 60 + 40).astype(np.float32)
-    video = np.empty((frames, height, width, 3), np.uint8)
-    labels = np.zeros((frames, height, width), np.uint8)
-    starts = rng.random((objects, 2)) * [height * 0.6, width * 0.6] + [height * 0.2, width * 0.2]
-    velocity = (rng.random((objects, 2)) - 0.5) * 4
-    colours = rng.random((objects, 3)) * 155 + 100
-    radius = max(3, min(height, width) // 8)
-    for t in range(frames):
-        image = background.copy()
-        for k in range(objects):
-            cy, cx = starts[k] + velocity[k] * t
-            inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2
-            image[inside] = colours[k]
-            labels[t][inside] = k + 1
-        video[t] = np.clip(image, 0, 255).astype(np.uint8)
-    return video, labels
+    pairs = list(scene(width, height, frames, objects=objects, seed=seed))
+    return np.stack([f for f, _ in pairs]), np.stack([l for _, l in pairs])

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import DepthwiseConvSeq, silu
-from .local_attention import local_aggregate, local_logits, window_validity
+from .local_attention import (local_aggregate, local_logits, masked_window_softmax,
+                              window_validity)
 
 
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -68,10 +69,11 @@ class MultiheadAttention(nn.Module):
 
 
 class _WindowMixin:
-    """Shared parts of the short-term attentions: relative key terms and the window softmax."""
+    """Shared parts of the short-term attentions: relative key terms and windowed attention."""
 
     max_dis: int
     num_head: int
+    drop_prob: float
     relative_emb_k: nn.Conv2d
 
     def relative_key_logits(self, query: torch.Tensor) -> torch.Tensor:
@@ -84,11 +86,25 @@ class _WindowMixin:
         out = torch.matmul(q, weight.transpose(1, 2)) + bias
         return out.view(bh, h, w, -1)
 
-    def _window_softmax(self, logits: torch.Tensor, size_2d: tuple[int, int]) -> torch.Tensor:
-        h, w = size_2d
-        valid = window_validity(h, w, self.max_dis, logits.device)
-        return torch.softmax(logits.masked_fill(~valid, float("-inf")), dim=-1)
+    def _window_attention(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                          size_2d: tuple[int, int], key_dim: int,
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Softmax weights over each position's window and the aggregated values.
 
+        query/key/value (h*w, B, H*d) -> (weights (B*H, h, w, (2r+1)²),
+        aggregated values (B*H, h, w, dv)).
+        """
+        heads = self.num_head
+        q = _to_channels_last(query, heads, size_2d)
+        k = _to_channels_last(key, heads, size_2d)
+        v = _to_channels_last(value, heads, size_2d)
+        logits = local_logits(q / math.sqrt(key_dim), k, self.max_dis)
+        logits = logits + self.relative_key_logits(q)
+        valid = window_validity(size_2d[0], size_2d[1], self.max_dis, logits.device)
+        attn = masked_window_softmax(logits, valid)
+        if self.training and self.drop_prob > 0:
+            attn = F.dropout(attn, self.drop_prob)
+        return attn, local_aggregate(attn, v, self.max_dis)
 
 def _to_channels_last(x: torch.Tensor, heads: int, size_2d: tuple[int, int]) -> torch.Tensor:
     """(h*w, B, H*d) -> (B*H, h, w, d)."""
@@ -127,17 +143,9 @@ class LocalAttention(nn.Module, _WindowMixin):
                 size_2d: tuple[int, int]) -> torch.Tensor:
         """query/key/value (h*w, B, C) -> (h*w, B, C)."""
         batch = query.shape[1]
-        heads = self.num_head
-        q = _to_channels_last(query, heads, size_2d)
-        k = _to_channels_last(key, heads, size_2d)
-        v = _to_channels_last(value, heads, size_2d)
-        logits = local_logits(q / math.sqrt(self.head_dim), k, self.max_dis)
-        logits = logits + self.relative_key_logits(q)
-        attn = self._window_softmax(logits, size_2d)
-        if self.training and self.drop_prob > 0:
-            attn = F.dropout(attn, self.drop_prob)
-        out = local_aggregate(attn, v, self.max_dis)
+        attn, out = self._window_attention(query, key, value, size_2d, self.head_dim)
         bh, h, w, n = attn.shape
+        heads = self.num_head
         rel_v = self.relative_emb_v.transpose(1, 2)  # (H, N, d)
         bias = torch.matmul(attn.reshape(batch, heads, h * w, n), rel_v)
         out = out + bias.view(bh, h, w, -1)
@@ -219,16 +227,6 @@ class LocalGatedPropagation(nn.Module, _WindowMixin):
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                 gate: torch.Tensor, size_2d: tuple[int, int]) -> torch.Tensor:
         """query/key (h*w, B, Cq), value (h*w, B, Cv), gate (h*w, B, Cv) -> (h*w, B, d_vu)."""
-        batch = query.shape[1]
-        heads = self.num_head
-        q = _to_channels_last(query, heads, size_2d)
-        k = _to_channels_last(key, heads, size_2d)
-        v = _to_channels_last(value, heads, size_2d)
-        logits = local_logits(q / math.sqrt(self.d_att), k, self.max_dis)
-        logits = logits + self.relative_key_logits(q)
-        attn = self._window_softmax(logits, size_2d)
-        if self.training and self.drop_prob > 0:
-            attn = F.dropout(attn, self.drop_prob)
-        out = _from_channels_last(local_aggregate(attn, v, self.max_dis), batch)
-        out = out * gate
+        _, out = self._window_attention(query, key, value, size_2d, self.d_att)
+        out = _from_channels_last(out, query.shape[1]) * gate
         return self.projection(self.dw_conv(out, size_2d))
