@@ -444,8 +444,10 @@ def bench(ctx: click.Context) -> None:
 
 def _attach_subcommands() -> None:
     from .evaluation.cli import eval_group
+    from .training.cli import train_group
 
     main.add_command(eval_group)
+    main.add_command(train_group)
 
 
 _attach_subcommands()
