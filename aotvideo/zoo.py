@@ -18,9 +18,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import WeightsError
+
+if TYPE_CHECKING:
+    from .models import AOTModel
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -28,8 +31,11 @@ __all__ = [
     "ZooEntry",
     "cache_dir",
     "guess_variant",
+    "PACKAGED_WEIGHTS",
     "install",
     "installed",
+    "load_model",
+    "packaged_weights",
     "no_weights_message",
     "resolve_weights",
     "sha256_of",
@@ -38,6 +44,9 @@ __all__ = [
 
 #: The variant ``aotvideo track`` uses unless told otherwise: the best small one.
 DEFAULT_MODEL = "deaott"
+
+#: Weights that ship inside the package (trained by aotvideo itself, see the README's model card).
+PACKAGED_WEIGHTS = {"deaott": "deaott_synthetic_v1.pth"}
 
 _ZOO_PAGE = "https://github.com/yoxu515/aot-benchmark/blob/main/MODEL_ZOO.md"
 
@@ -167,14 +176,24 @@ def no_weights_message(model: str) -> str:
         where = f"'{model}' has no published checkpoint; pick another --model or pass --weights FILE"
         return f"no weights for model {where}"
     return (
-        f"no weights installed for model '{model}' (aotvideo does not ship weights yet). "
+        f"no weights installed for model '{model}' (aotvideo ships its own weights only for 'deaott'). "
         f"Download {entry.checkpoint} from {entry.url} , then run "
         f"`aotvideo weights add {entry.checkpoint}` once, or pass --weights FILE"
     )
 
 
+def packaged_weights(model: str) -> Path | None:
+    """The checkpoint shipped inside the package for ``model``, if there is one."""
+    name = PACKAGED_WEIGHTS.get(model)
+    if name is None:
+        return None
+    path = Path(__file__).resolve().parent / "data" / name
+    return path if path.is_file() else None
+
+
 def resolve_weights(model: str, weights: str | os.PathLike[str] | None) -> Path:
-    """The checkpoint to load for ``model``: ``weights`` when given, else the installed one.
+    """The checkpoint to load for ``model``: ``weights`` when given, else the one installed with
+    ``aotvideo weights add``, else the one shipped in the package.
 
     Raises :class:`~aotvideo.errors.WeightsError` with :func:`no_weights_message` when none.
     """
@@ -184,9 +203,21 @@ def resolve_weights(model: str, weights: str | os.PathLike[str] | None) -> Path:
             raise WeightsError(f"weights file not found: {path}")
         return path
     record = installed().get(model)
-    if record is None:
-        raise WeightsError(no_weights_message(model))
-    return Path(record["path"])
+    if record is not None:
+        return Path(record["path"])
+    shipped = packaged_weights(model)
+    if shipped is not None:
+        return shipped
+    raise WeightsError(no_weights_message(model))
+
+
+def load_model(model: str = DEFAULT_MODEL,
+               weights: str | os.PathLike[str] | None = None) -> AOTModel:
+    """Build ``model`` with its weights resolved like ``aotvideo track`` does
+    (:func:`resolve_weights`): ``aotvideo.load_model()`` is the packaged default model."""
+    from .models import build_model, load_weights
+
+    return load_weights(build_model(model), resolve_weights(model, weights))
 
 
 def install(path: str | os.PathLike[str], model: str | None = None) -> tuple[str, dict[str, Any]]:

@@ -281,6 +281,9 @@ class Tracker:
                 currents.append(group_currents)
                 if aug_i == 0:
                     logits_out = logits[0].float().cpu()
+                if len(aug.groups) == 1:
+                    # slots past the last used one hold -1e10: probability exactly 0, skip them
+                    logits = logits[:, :self._group_objects(0) + 1]
                 up = F.interpolate(logits.float(), size=(height, width), mode="bilinear",
                                    align_corners=self.config.align_corners)
                 if aug.flip:
@@ -345,7 +348,8 @@ class Tracker:
             small = small.flip(-1)
         local = small - group * per
         local = torch.where((local >= 1) & (local <= per), local, torch.zeros_like(local))
-        one_hot = F.one_hot(local, per + 1).permute(2, 0, 1).unsqueeze(0).float()
+        identities = torch.arange(per + 1, device=local.device).view(-1, 1, 1)
+        one_hot = (local.unsqueeze(0) == identities).unsqueeze(0).float()  # (1, 11, h, w)
         return self.model.identity_embedding(one_hot)
 
     def _write_memory(self, aug: _Augmentation, group_currents: list[list[MemoryEntry]],
