@@ -10,7 +10,7 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.10",
     packages=find_packages(include=["aotvideo", "aotvideo.*"]),
-    package_data={"aotvideo": ["py.typed", "data/*"]},
+    package_data={"aotvideo": ["py.typed", "data/*", "plugins/gstreamer/python/*.py"]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",

@@ -444,10 +444,12 @@ def bench(ctx: click.Context) -> None:
 
 def _attach_subcommands() -> None:
     from .evaluation.cli import eval_group
+    from .gst import gst_path
     from .training.cli import train_group
 
     main.add_command(eval_group)
     main.add_command(train_group)
+    main.add_command(gst_path)
 
 
 _attach_subcommands()

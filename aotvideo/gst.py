@@ -238,7 +238,9 @@ class FrameProcessor:
         """Read the masks and set up the model and the tracker.
 
         The model and tracker of ``previous`` (a processor loaded before) are reused when it
-        was set up with the same model, weights, device and precision. Raises :class:`~aotvideo.errors.MaskError` (unreadable or empty mask),
+        was set up with the same model, weights, device and precision.
+
+        Raises :class:`~aotvideo.errors.MaskError` (unreadable or empty mask),
         :class:`~aotvideo.errors.WeightsError` (no weights, or they do not fit the model),
         :class:`~aotvideo.errors.ModelNotFoundError`, or ``RuntimeError`` / ``ValueError`` for a
         device torch cannot use.

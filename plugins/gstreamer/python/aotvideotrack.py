@@ -1,0 +1,1 @@
+../../../aotvideo/plugins/gstreamer/python/aotvideotrack.py
