@@ -157,12 +157,14 @@ def test_impossible_format_exits_2(tmp_path: Path) -> None:
 
 
 def test_no_weights_gives_one_clear_message(media, env, workdir: Path) -> None:
+    # aotvideo ships weights for deaott only: any other variant needs a zoo checkpoint
     target = workdir / "never.mp4"
-    result = run(["track", media["plain"], "-m", media["mask"], "-o", target], env)
+    result = run(["track", media["plain"], "-m", media["mask"], "-o", target, "--model", "aott"],
+                 env)
     assert result.returncode == 4
     message = result.stderr.decode()
     assert message.count("\n") == 1
-    assert "aotvideo weights add DeAOTT_PRE_YTB_DAV.pth" in message
+    assert "aotvideo weights add AOTT_PRE_YTB_DAV.pth" in message
     assert "https://drive.google.com/" in message and "--weights" in message
     assert not target.exists()
 

@@ -241,7 +241,7 @@ def test_frame_processor_errors(media: dict[str, Path], weights: Path, workdir: 
         FrameProcessor(ProcessorConfig(mask=str(workdir / "missing.png"), weights=str(weights))).load()
     monkeypatch.setenv("AOTVIDEO_CACHE", str(workdir / "no-cache"))
     with pytest.raises(aotvideo.WeightsError, match="weights=FILE property"):
-        FrameProcessor(ProcessorConfig(mask=str(media["first"]))).load()
+        FrameProcessor(ProcessorConfig(mask=str(media["first"]), model="aott")).load()
 
 
 def test_scanning_the_plugin_file_imports_neither_aotvideo_nor_torch(gst_env: dict[str, str]) -> None:
