@@ -16,10 +16,6 @@ from .local_attention import (local_aggregate, local_logits, masked_window_softm
                               window_validity)
 
 
-_DENSE_ATTENTION_LIMIT = 8 * 2**20
-"""Largest attention matrix (elements over batch and heads) computed explicitly."""
-
-
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     """(L, B, H*d) -> (B, H, L, d)."""
     length, batch, channels = x.shape
@@ -38,13 +34,7 @@ def _attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, heads: 
     q = _split_heads(query, heads)
     k = _split_heads(key, heads)
     v = _split_heads(value, heads)
-    scale = 1.0 / math.sqrt(key_dim)
-    if q.shape[0] * heads * q.shape[2] * k.shape[2] <= _DENSE_ATTENTION_LIMIT:
-        # small problems: two plain matrix products beat the fused kernel on the CPU
-        weights = torch.softmax(torch.matmul(q * scale, k.transpose(-1, -2)), dim=-1)
-        out = torch.matmul(F.dropout(weights, dropout) if dropout else weights, v)
-    else:  # long memories: the fused kernel never materialises the attention matrix
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scale)
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=1.0 / math.sqrt(key_dim))
     return _merge_heads(out)
 
 
