@@ -31,6 +31,7 @@ __all__ = [
     "ZooEntry",
     "cache_dir",
     "guess_variant",
+    "PACKAGED_SHA256",
     "PACKAGED_WEIGHTS",
     "install",
     "installed",
@@ -47,6 +48,8 @@ DEFAULT_MODEL = "deaott"
 
 #: Weights that ship inside the package (trained by aotvideo itself, see the README's model card).
 PACKAGED_WEIGHTS = {"deaott": "deaott_synthetic_v1.pth"}
+#: Their SHA-256, checked before they are used.
+PACKAGED_SHA256 = {"deaott": "PENDING"}
 
 _ZOO_PAGE = "https://github.com/yoxu515/aot-benchmark/blob/main/MODEL_ZOO.md"
 
@@ -188,7 +191,13 @@ def packaged_weights(model: str) -> Path | None:
     if name is None:
         return None
     path = Path(__file__).resolve().parent / "data" / name
-    return path if path.is_file() else None
+    if not path.is_file():
+        return None
+    digest = sha256_of(path)
+    if digest != PACKAGED_SHA256.get(model):
+        raise WeightsError(f"the packaged weights {path} are damaged (sha256 {digest}, expected "
+                           f"{PACKAGED_SHA256.get(model)}); reinstall aotvideo")
+    return path
 
 
 def resolve_weights(model: str, weights: str | os.PathLike[str] | None) -> Path:
