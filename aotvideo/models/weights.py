@@ -123,15 +123,21 @@ def save_weights(model: nn.Module, path: str | os.PathLike, **metadata: Any) -> 
 
     The file also loads as a model-zoo checkpoint (its tensors sit under ``state_dict``).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     name = getattr(getattr(model, "config", None), "name", None)
     payload = {FORMAT_KEY: {"version": FORMAT_VERSION, "model": name, **metadata},
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    return atomic_save(payload, path)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file next to ``path``, then rename it into place: a crash
+    or a full disk never leaves a half-written file under the final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        torch.save(payload, tmp)
+        torch.save(obj, tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
