@@ -24,6 +24,14 @@ def reference_dir() -> Path:
     return REFERENCE_DIR
 
 
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """deaott with the reference rule's weights, saved in the model-zoo checkpoint format."""
+    path = tmp_path_factory.mktemp("weights") / "DeAOTT_synthetic.pth"
+    torch.save({"state_dict": synthetic_state_dict(aotvideo.build_model("deaott"))}, path)
+    return path
+
+
 def make_model(name: str = "deaott") -> aotvideo.models.AOTModel:
     """A variant with the reference rule's deterministic weights."""
     model = aotvideo.build_model(name)

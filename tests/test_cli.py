@@ -19,14 +19,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 import aotvideo
 from aotvideo.cli import main
 from aotvideo.io import VideoReader, read_mask, write_palette_png
 from aotvideo.io.testclips import scene, write_clip
-from aotvideo.models.synthetic import synthetic_state_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT, COUNT = 96, 64, 10
@@ -41,15 +39,6 @@ needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="the ffmpeg command lin
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cli")
-
-
-@pytest.fixture(scope="module")
-def weights(workdir: Path) -> Path:
-    """The reference synthetic weights in the model-zoo checkpoint format."""
-    net = aotvideo.build_model("deaott")
-    path = workdir / "DeAOTT_synthetic.pth"
-    torch.save({"state_dict": synthetic_state_dict(net)}, path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 
 import aotvideo
 from aotvideo.io import VideoReader, read_mask, write_palette_png
 from aotvideo.io.testclips import scene, write_clip
-from aotvideo.models.synthetic import synthetic_state_dict
 from aotvideo.render import matte
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,14 +91,6 @@ def test_the_readme_documents_every_editor() -> None:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("editors")
-
-
-@pytest.fixture(scope="module")
-def weights(workdir: Path) -> Path:
-    net = aotvideo.build_model("deaott")
-    path = workdir / "DeAOTT_synthetic.pth"
-    torch.save({"state_dict": synthetic_state_dict(net)}, path)
-    return path
 
 
 @pytest.fixture(scope="module")

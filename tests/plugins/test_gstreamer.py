@@ -24,7 +24,6 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 import aotvideo
@@ -34,7 +33,6 @@ from aotvideo.gst import (ELEMENT_NAME, FrameProcessor, ProcessorConfig, environ
                           parse_masks, plugin_dir, python_path)
 from aotvideo.io.masks import write_palette_png
 from aotvideo.io.testclips import scene, write_clip
-from aotvideo.models.synthetic import synthetic_state_dict
 from aotvideo.render import matte, overlay, with_alpha
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,15 +51,6 @@ FLOATING_NOISE = "The created element should be floating"
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("gst")
-
-
-@pytest.fixture(scope="module")
-def weights(workdir: Path) -> Path:
-    """The reference synthetic weights, saved in the model-zoo checkpoint format."""
-    net = aotvideo.build_model("deaott")
-    path = workdir / "DeAOTT_synthetic.pth"
-    torch.save({"state_dict": synthetic_state_dict(net)}, path)
-    return path
 
 
 @pytest.fixture(scope="module")
