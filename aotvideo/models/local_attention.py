@@ -16,6 +16,8 @@ Window entries are ordered row-major, ``index = dy * (2r+1) + dx`` with ``dy, dx
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -139,8 +141,11 @@ def local_aggregate(weights: torch.Tensor, value: torch.Tensor, radius: int) -> 
     return torch.stack(images)
 
 
+@functools.lru_cache(maxsize=32)
 def window_validity(height: int, width: int, radius: int, device: torch.device) -> torch.Tensor:
-    """(H, W, (2r+1)²) bool: whether each window entry of each position lies inside the image."""
+    """(H, W, (2r+1)²) bool: whether each window entry of each position lies inside the image.
+
+    Cached per size and device (a constant of the frame size; callers must not modify it)."""
     window = 2 * radius + 1
     ys = torch.arange(height, device=device).view(height, 1, 1, 1)
     xs = torch.arange(width, device=device).view(1, width, 1, 1)
