@@ -398,8 +398,9 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
 def weights() -> None:
     """Manage model checkpoints in the per-user cache.
 
-    aotvideo ships no weights yet: download a checkpoint from the AOT/DeAOT model zoo (see
-    `aotvideo weights list`), then install it with `aotvideo weights add FILE`.
+    aotvideo ships a small model of its own for deaott (used when nothing is installed). For
+    real footage download a checkpoint from the AOT/DeAOT model zoo (see `aotvideo weights
+    list`), then install it with `aotvideo weights add FILE`.
     """
 
 
@@ -413,7 +414,17 @@ def weights_list() -> None:
     click.echo(f"weights folder: {zoo.weights_dir()}")
     for name, entry in zoo.ZOO.items():
         record = records.get(name)
-        state = f"installed (sha256 {record['sha256'][:12]}...)" if record else "not installed"
+        if record:
+            state = f"installed (sha256 {record['sha256'][:12]}...)"
+        else:
+            try:
+                shipped = zoo.packaged_weights(name)
+            except WeightsError as exc:
+                shipped, state = None, f"packaged copy damaged: {exc}"
+            else:
+                state = "not installed"
+            if shipped is not None:
+                state = "packaged (aotvideo's own model, trained on synthetic videos)"
         default = " [default]" if name == zoo.DEFAULT_MODEL else ""
         click.echo(f"{name:<13} {entry.title:<16} {state}{default}")
         click.echo(f"{'':13} source: {zoo.source_text(name)}")

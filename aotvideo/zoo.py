@@ -1,6 +1,7 @@
 """Where weights come from, and the per-user cache that holds installed checkpoints.
 
-aotvideo ships no weights yet. The model zoo of the original AOT/DeAOT work publishes a checkpoint
+aotvideo ships one small model of its own (``deaott``, trained on synthetic videos; used when
+nothing else is installed). The model zoo of the original AOT/DeAOT work publishes a checkpoint
 for most variants (Google Drive links below); ``aotvideo weights add FILE`` checks that a
 downloaded checkpoint loads into a variant and copies it into the cache, recording its SHA-256.
 
