@@ -99,10 +99,9 @@ class Tracker:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        model = model.to(self.device).eval()
         if optimize and not getattr(model, "inference_optimized", False):
-            model = optimize_for_inference(model)
-        self.model = model
+            model = optimize_for_inference(model)  # a copy: the caller's model stays as it is
+        self.model = model.to(self.device).eval()
         self.config = model.config
         self.amp = amp
         self.max_long_term = max_long_term
