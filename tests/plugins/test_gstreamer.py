@@ -352,7 +352,8 @@ def test_errors_become_gstreamer_errors(gst_env, media, weights, workdir: Path, 
         "no mask": (f"weights={weights}", "no mask given"),
         "mask size": (f"mask={media['small']} weights={weights}", "is 12x10 but the video is 96x64"),
         "bad mode": (f"mask={media['first']} weights={weights} mode=masks", "unknown mode 'masks'"),
-        "no weights": (f"mask={media['first']}", "no weights installed for model 'deaott'"),
+        # deaott falls back to the packaged model; aott has none
+        "no weights": (f"mask={media['first']} model=aott", "no weights installed for model 'aott'"),
         "bad model": (f"mask={media['first']} model=nope weights={weights}", "unknown model 'nope'"),
         "bad device": (f"mask={media['first']} weights={weights} device=warp9", "Invalid device string: 'warp9'"),
     }
