@@ -1,4 +1,4 @@
-"""overlay / matte / with_alpha with the signatures of docs/CONTRACT.md."""
+"""overlay / matte / with_alpha: colours, outlines, soft and hard mattes, alpha composition."""
 from __future__ import annotations
 
 import numpy as np
