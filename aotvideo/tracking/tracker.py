@@ -242,15 +242,27 @@ class Tracker:
                 augs.append(_Augmentation(scale, True, size))
         return augs
 
+    def _slots_given(self) -> list[int]:
+        """Every slot handed out in this session, removed objects' included."""
+        return list(self._slots.values()) + list(self._removed)
+
+    def _slot_labels(self, ids: torch.Tensor) -> torch.Tensor:
+        """User-id label map -> slot+1 label map (0 stays background; ids must be tracked)."""
+        lookup = torch.zeros(int(ids.max()) + 1, dtype=torch.long, device=ids.device)
+        for object_id, slot in self._slots.items():
+            if object_id < lookup.numel():
+                lookup[object_id] = slot + 1
+        return lookup[ids]
+
     @property
     def _num_groups(self) -> int:
-        used = max(list(self._slots.values()) + list(self._removed), default=-1) + 1
+        used = max(self._slots_given(), default=-1) + 1
         return max(1, math.ceil(used / self.config.max_objects))
 
     def _group_objects(self, group: int) -> int:
         """Highest local channel in use by ``group`` (the original's per-group object count)."""
         per = self.config.max_objects
-        slots = [s for s in list(self._slots.values()) + list(self._removed)
+        slots = [s for s in self._slots_given()
                  if s // per == group]
         return max(slots) % per + 1 if slots else 0
 
@@ -310,11 +322,7 @@ class Tracker:
         else:
             if feedback is not None:
                 given = torch.from_numpy(feedback).to(self.device)
-                lookup = torch.zeros(int(given.max()) + 1, dtype=torch.long, device=self.device)
-                for object_id, slot in self._slots.items():
-                    if object_id < lookup.numel():
-                        lookup[object_id] = slot + 1
-                aug_labels = [lookup[given]] * len(self._augs)
+                aug_labels = [self._slot_labels(given)] * len(self._augs)
             for aug, group_currents, label in zip(self._augs, currents, aug_labels):
                 self._write_memory(aug, group_currents, label, index)
         return self._result(index, probs, slot_labels, logits_out)
@@ -373,15 +381,12 @@ class Tracker:
         ids = [int(i) for i in torch.unique(given).tolist() if i != 0]
         if not ids:
             raise MaskError("the mask contains no object (all pixels are 0)")
-        next_slot = max(list(self._slots.values()) + list(self._removed), default=-1) + 1
+        next_slot = max(self._slots_given(), default=-1) + 1
         for object_id in ids:
             if object_id not in self._slots:
                 self._slots[object_id] = next_slot
                 next_slot += 1
-        lookup = torch.zeros(max(ids) + 1, dtype=torch.long, device=given.device)
-        for object_id in ids:
-            lookup[object_id] = self._slots[object_id] + 1
-        return lookup[given], [self._slots[i] for i in ids]
+        return self._slot_labels(given), [self._slots[i] for i in ids]
 
     def _probs_with_mask(self, probs: torch.Tensor | None, slot_labels: torch.Tensor,
                          given_slots: list[int]) -> torch.Tensor:
