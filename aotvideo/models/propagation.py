@@ -47,11 +47,6 @@ class MemoryEntry:
             id_value=None if ids[0] is None else torch.cat(ids, dim=0),  # type: ignore[arg-type]
         )
 
-    def map(self, fn) -> MemoryEntry:  # type: ignore[no-untyped-def]
-        """Apply ``fn`` to every tensor (e.g. ``.to(device)``, ``.flip``)."""
-        return MemoryEntry(fn(self.key), fn(self.value),
-                           None if self.id_value is None else fn(self.id_value))
-
     @property
     def nbytes(self) -> int:
         """Bytes held by the tensors."""
