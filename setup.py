@@ -22,8 +22,8 @@ setup(
     extras_require={
         # Optional CUDA/C++ accelerator for the short-term attention; never required.
         "correlation": ["spatial-correlation-sampler>=0.4"],
-        "train": ["tensorboard>=2.12"],
-        "test": ["pytest>=7.4"],
+        "train": ["tensorboard>=2.12", "scikit-image>=0.21"],
+        "test": ["pytest>=7.4", "scikit-image>=0.21"],
     },
     entry_points={"console_scripts": ["aotvideo=aotvideo.cli:main"]},
 )

@@ -7,7 +7,11 @@ Two benchmarks in the DAVIS layout are generated under ``--out`` (nothing is dow
 
 * ``synthetic-heldout``: procedural videos (:func:`aotvideo.training.synthetic.render_video`)
   drawn from seeds that training never uses (training streams are seeded by a single integer;
-  these by the sequence ``[HELDOUT_KEY, video]``);
+  these by the sequence ``[HELDOUT_KEY, video]``), from the training distribution: textures
+  procedural or cut from scikit-image's pictures (new crops, but the same 21 pictures that
+  training saw);
+* ``synthetic-heldout-procedural``: the same seeds with procedural textures only (no picture
+  that training saw);
 * ``sample``: the project's sample clip as decoded from ``samples/sample.mp4``, with its exact
   ground truth (the shapes ``samples/make_sample.py`` drew).
 
@@ -31,6 +35,7 @@ from aotvideo.evaluation.scoring import score_davis
 from aotvideo.io.masks import write_palette_png
 from aotvideo.io.reader import VideoReader
 from aotvideo.io.testclips import scene
+from aotvideo.training.photos import PhotoBank, skimage_photos
 from aotvideo.training.synthetic import render_video
 from aotvideo.zoo import resolve_weights
 
@@ -54,11 +59,12 @@ def _write_davis(root: Path, sequences: dict[str, tuple[np.ndarray, np.ndarray]]
     return root
 
 
-def heldout_sequences(videos: int, frames: int, size: tuple[int, int]
-                      ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def heldout_sequences(videos: int, frames: int, size: tuple[int, int],
+                      photos: PhotoBank | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     out = {}
     for index in range(videos):
-        rgb, labels = render_video(np.random.default_rng([HELDOUT_KEY, index]), frames, size)
+        rgb, labels = render_video(np.random.default_rng([HELDOUT_KEY, index]), frames, size,
+                                   photos=photos)
         if labels[0].max() > 0:
             out[f"heldout{index:02d}"] = (rgb, labels)
     return out
@@ -94,9 +100,15 @@ def main() -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     weights = resolve_weights("deaott", args.weights)
     rows = []
-    for name, sequences in (("synthetic-heldout",
-                             heldout_sequences(args.videos, args.frames, (180, 320))),
-                            ("sample", sample_sequence())):
+    benchmarks = {
+        "synthetic-heldout": lambda: heldout_sequences(args.videos, args.frames, (180, 320),
+                                                       skimage_photos()),
+        "synthetic-heldout-procedural": lambda: heldout_sequences(args.videos, args.frames,
+                                                                  (180, 320), None),
+        "sample": sample_sequence,
+    }
+    for name, make in benchmarks.items():
+        sequences = make()
         root = _write_davis(args.out / name / "data", sequences)
         results = evaluate(name, root, args.out / name / "results", weights)
         frames = sum(len(f) for f, _ in sequences.values())

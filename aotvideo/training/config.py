@@ -55,6 +55,9 @@ class DataConfig:
         davis_resolution: DAVIS image folder (``480p`` or ``Full-Resolution``).
         synthetic_videos: number of distinct procedural videos (0: a new one per sample).
         synthetic_objects: (min, max) tracked objects per procedural video.
+        synthetic_photos: where procedural videos get photographic textures from:
+            ``"skimage"`` (the pictures scikit-image ships, :func:`.photos.skimage_photos`),
+            a folder of images, or ``"none"`` (procedural textures only).
         workers: data-loading processes per training process (0: load in the main process).
     """
 
@@ -78,6 +81,7 @@ class DataConfig:
     davis_resolution: str = "480p"
     synthetic_videos: int = 0
     synthetic_objects: tuple[int, int] = (1, 4)
+    synthetic_photos: str = "skimage"
     workers: int = 4
 
 

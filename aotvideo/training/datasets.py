@@ -34,6 +34,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..errors import AotVideoError
 from .config import DataConfig, TrainConfig
+from .photos import PhotoBank, skimage_photos
 from .synthetic import SyntheticSpec, render_video
 from .transforms import (Clip, flip_clip, merge_clips, normalize_frames, static_clip,
                          video_clip)
@@ -329,6 +330,7 @@ class SyntheticSource:
         self.spec = spec or SyntheticSpec(min_objects=max(low, 1),
                                           max_objects=min(max(high, low, 1), config.max_objects),
                                           min_pixels=config.min_object_pixels)
+        self.photos = photo_bank(config.synthetic_photos)
 
     def __len__(self) -> int:
         return self.config.synthetic_videos or self.EPOCH
@@ -337,11 +339,27 @@ class SyntheticSource:
         c = self.config
         video_rng = np.random.default_rng([self.seed, 0x5EED, index]) if c.synthetic_videos \
             else rng
-        frames, labels = render_video(video_rng, c.seq_len, c.crop_size, self.spec)
+        frames, labels = render_video(video_rng, c.seq_len, c.crop_size, self.spec, self.photos)
         clip = Clip(frames, labels, int(labels[0].max(initial=0)))
         if rng.random() < c.flip_prob:
             clip = flip_clip(clip)
         return clip
+
+
+def photo_bank(source: str) -> PhotoBank | None:
+    """The photographs named by ``DataConfig.synthetic_photos`` (None for ``"none"``).
+
+    Raises:
+        DatasetError: scikit-image is missing, or the folder has no readable images.
+    """
+    if source == "none":
+        return None
+    try:
+        if source == "skimage":
+            return skimage_photos()
+        return PhotoBank.from_folder(source)
+    except (OSError, RuntimeError, ValueError) as error:
+        raise DatasetError(f"synthetic_photos={source!r}: {error}") from error
 
 
 def build_sources(config: TrainConfig) -> list[ClipSource]:

@@ -6,7 +6,8 @@ zooming camera.  Objects translate with inertia and bounce off the scene's borde
 grow and shrink, and deform (their outline harmonics drift over time); they are layered in
 depth, so they occlude each other, and unlabelled distractors (some wearing the texture of a
 labelled object) pass in front of them.  Soft shadows, shading gradients, illumination drift,
-sensor noise and blur make the frames less clean.
+sensor noise and blur make the frames less clean.  Given a :class:`~.photos.PhotoBank`,
+backgrounds and objects also wear patches cut from photographs (``SyntheticSpec.photo_prob``).
 
 ``render_video(np.random.default_rng(seed), frames, (height, width))`` returns the same video
 for the same seed on every machine (NumPy's ``Generator`` and OpenCV's deterministic drawing
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from .photos import PhotoBank
 
 __all__ = ["SyntheticSpec", "render_video", "random_texture"]
 
@@ -44,6 +47,8 @@ class SyntheticSpec:
         shadow_prob: probability that an object casts a soft shadow.
         same_texture_prob: probability that a distractor wears a labelled object's texture.
         min_pixels: objects smaller than this in the first frame are not labelled.
+        photo_prob: probability that a texture is cut from a photograph (when
+            :func:`render_video` is given a photo bank).
     """
 
     min_objects: int = 1
@@ -63,6 +68,7 @@ class SyntheticSpec:
     shadow_prob: float = 0.5
     same_texture_prob: float = 0.3
     min_pixels: int = 100
+    photo_prob: float = 0.6
 
 
 # ----------------------------------------------------------------------------- textures
@@ -237,12 +243,20 @@ class _Camera:
         return np.concatenate([rot, offset[:, None]], axis=1)
 
 
+def _texture(rng: np.random.Generator, height: int, width: int, spec: SyntheticSpec,
+             photos: PhotoBank | None) -> np.ndarray:
+    if photos is not None and rng.random() < spec.photo_prob:
+        return photos.texture(rng, height, width)
+    return random_texture(rng, height, width)
+
+
 def _new_layer(rng: np.random.Generator, spec: SyntheticSpec, label: int, short: float,
-               start: np.ndarray, texture: np.ndarray | None) -> _Layer:
+               start: np.ndarray, texture: np.ndarray | None,
+               photos: PhotoBank | None = None) -> _Layer:
     size = rng.uniform(*spec.object_size) * short / 2
     patch = int(min(max(2 * _EXTENT * size * 1.4, 32), 512))
     if texture is None:
-        texture = random_texture(rng, patch, patch)
+        texture = _texture(rng, patch, patch, spec, photos)
     direction = rng.uniform(0, 2 * math.pi)
     speed = rng.uniform(0, spec.max_speed) * short
     return _Layer(label=label, depth=float(rng.random()),
@@ -347,7 +361,8 @@ def _render_layer(frame: np.ndarray, labels: np.ndarray, layer: _Layer, t: float
 
 
 def render_video(rng: np.random.Generator, num_frames: int, size: tuple[int, int],
-                 spec: SyntheticSpec | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 spec: SyntheticSpec | None = None, photos: PhotoBank | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw one procedural video.
 
     Args:
@@ -355,6 +370,8 @@ def render_video(rng: np.random.Generator, num_frames: int, size: tuple[int, int
         num_frames: frames to render.
         size: (height, width) of the frames.
         spec: scene ranges; default :class:`SyntheticSpec`.
+        photos: photographs to cut textures from (``spec.photo_prob`` of the textures); None
+            for procedural textures only.
 
     Returns:
         frames (T, H, W, 3) uint8 RGB and labels (T, H, W) uint8, objects numbered 1..N by
@@ -369,9 +386,9 @@ def render_video(rng: np.random.Generator, num_frames: int, size: tuple[int, int
     # the world: a background canvas larger than the screen, for the camera to move over
     margin = 0.35
     world_h, world_w = int(height * (1 + 2 * margin)), int(width * (1 + 2 * margin))
-    background = random_texture(rng, world_h, world_w)
+    background = _texture(rng, world_h, world_w, spec, photos)
     if rng.random() < 0.5:  # large-scale structure: a second texture through a soft mask
-        other = random_texture(rng, world_h, world_w)
+        other = _texture(rng, world_h, world_w, spec, photos)
         blend = _fractal_noise(rng, world_h, world_w, octaves=2, base_cells=2)
         sharp = rng.uniform(2, 10)
         blend = 1 / (1 + np.exp(-sharp * (blend - 0.5)))
@@ -393,7 +410,7 @@ def render_video(rng: np.random.Generator, num_frames: int, size: tuple[int, int
     count = int(rng.integers(spec.min_objects, spec.max_objects + 1))
     for index in range(count):
         start = world_point(rng.uniform(0.15, 0.85) * width, rng.uniform(0.15, 0.85) * height)
-        layers.append(_new_layer(rng, spec, index + 1, short, start, None))
+        layers.append(_new_layer(rng, spec, index + 1, short, start, None, photos))
     labelled = list(layers)
     bounds = (0.0, 0.0, float(world_w), float(world_h))
     for _ in range(int(rng.integers(0, spec.max_distractors + 1))):
@@ -405,13 +422,13 @@ def render_video(rng: np.random.Generator, num_frames: int, size: tuple[int, int
             meet = times[-1] * rng.uniform(0.3, 0.9)
             target_pose = _simulate(target, np.array([meet]), bounds)[0][0]
             start = world_point(rng.uniform(0, width), rng.uniform(0, height))
-            layer = _new_layer(rng, spec, 0, short, start, texture)
+            layer = _new_layer(rng, spec, 0, short, start, texture, photos)
             layer.acceleration = np.zeros(2)
             layer.velocity = (target_pose - start) / max(meet, 1e-3)
             layer.depth = 1.0 + float(rng.random())  # in front
         else:
             start = world_point(rng.uniform(0, width), rng.uniform(0, height))
-            layer = _new_layer(rng, spec, 0, short, start, texture)
+            layer = _new_layer(rng, spec, 0, short, start, texture, photos)
         layers.append(layer)
     layers.sort(key=lambda item: item.depth)
     poses = [_simulate(layer, times, bounds) for layer in layers]
