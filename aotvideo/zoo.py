@@ -48,9 +48,9 @@ __all__ = [
 DEFAULT_MODEL = "deaott"
 
 #: Weights that ship inside the package (trained by aotvideo itself, see the README's model card).
-PACKAGED_WEIGHTS = {"deaott": "deaott_synthetic_v1.pth"}
+PACKAGED_WEIGHTS = {"deaott": "deaott_synthetic_v2.pth"}
 #: Their SHA-256, checked before they are used.
-PACKAGED_SHA256 = {"deaott": "75e0260689dd50b033aebc5720e70f1cfc7e3d96eb771d10660a333fd2a4a466"}
+PACKAGED_SHA256 = {"deaott": "0f20639e06cb0bb74aa7e5a7d902b77dd79d21728a52e1bba7a499826aba537e"}
 
 _ZOO_PAGE = "https://github.com/yoxu515/aot-benchmark/blob/main/MODEL_ZOO.md"
 

@@ -5,7 +5,7 @@
 Loads the checkpoint's (EMA) weights into ``deaott``, stores every floating-point tensor as
 float16 (half the size; ``load_weights`` casts back to float32), checks on the sample clip that
 the half-precision weights track like the float32 ones, and writes
-``aotvideo/data/deaott_synthetic_v1.pth`` in aotvideo's format with a description of the run.
+``aotvideo/data/deaott_synthetic_v2.pth`` in aotvideo's format with a description of the run.
 Prints the file's size and SHA-256 (recorded in ``aotvideo.zoo.PACKAGED_SHA256``).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from aotvideo.io.reader import VideoReader
 from aotvideo.models.weights import FORMAT_KEY, FORMAT_VERSION, read_checkpoint
 
 HERE = Path(__file__).resolve().parent
-TARGET = HERE.parent / "aotvideo" / "data" / "deaott_synthetic_v1.pth"
+TARGET = HERE.parent / "aotvideo" / "data" / "deaott_synthetic_v2.pth"
 
 
 def _track(model: aotvideo.models.AOTModel) -> np.ndarray:

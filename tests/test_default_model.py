@@ -40,22 +40,23 @@ def test_packaged_weights_are_found_and_verified(tmp_path, monkeypatch):
         zoo.packaged_weights("deaott")
 
 
-def test_default_model_follows_the_sample_clip_at_first(tmp_path, monkeypatch):
-    """What the model card states: the packaged model keeps the objects over the first frames
-    (it is small and briefly trained, and loses them later in the clip)."""
+def test_default_model_tracks_the_sample_clip(tmp_path, monkeypatch):
+    """What the model card states: the packaged model keeps all three shapes through the clip,
+    with its one weakness where the triangle crosses the square at the end."""
     monkeypatch.setenv("AOTVIDEO_CACHE", str(tmp_path / "empty-cache"))
     frames, mask, truth = _sample()
     tracker = aotvideo.Tracker(aotvideo.load_model(), device="cpu")
     tracker.step(frames[0], mask=mask)
     ious = []
-    for index in range(1, 4):
+    for index in range(1, len(frames)):
         labels = tracker.step(frames[index]).labels.numpy()
-        for obj in (1, 2, 3):
-            union = ((labels == obj) | (truth[index] == obj)).sum()
-            ious.append(((labels == obj) & (truth[index] == obj)).sum() / union)
-    # measured for deaott_synthetic_v1: frame 1 0.82 / 0.55 / 0.68, frames 1-3 mean about 0.55
-    assert min(ious[:3]) > 0.45 and np.mean(ious[:3]) > 0.6, ious   # frame 1
-    assert np.mean(ious) > 0.45, ious                                # frames 1-3
+        ious.append([((labels == obj) & (truth[index] == obj)).sum()
+                     / ((labels == obj) | (truth[index] == obj)).sum() for obj in (1, 2, 3)])
+    ious = np.array(ious)
+    # measured for deaott_synthetic_v2: frames 1-55 every IoU >= 0.79 (means 0.97 / 0.92 /
+    # 0.88); whole clip means 0.96 / 0.90 / 0.81 (circle / square / triangle)
+    assert ious[:55].min() > 0.7, ious[:55].min(axis=0)
+    assert (ious.mean(axis=0) > 0.7).all(), ious.mean(axis=0)
 
 
 def test_quick_start_command_runs_without_weights_options(tmp_path):
