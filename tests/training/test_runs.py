@@ -109,7 +109,7 @@ def test_overfitting_one_synthetic_clip(tmp_path: Path) -> None:
         warmup_ratio=0.1, droppath=0.0, conv_dropout=0.0, ema_ratio=0.0,
         id_shuffle=False,  # one clip: always the same identity slots
         data={"seq_len": 5, "synthetic_videos": 1, "synthetic_objects": (2, 2),
-              "merge_prob": 0.0, "flip_prob": 0.0})
+              "merge_prob": 0.0, "flip_prob": 0.0, "synthetic_photos": "none"})
     clip = ClipDataset(build_sources(config), config.data, config.seed).clip(0)
     assert clip.num_objects == 2
 
@@ -159,10 +159,16 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
         assert torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
 
 
+# The two equivalence tests below compare weights after AdamW steps, which amplify float-level
+# differences of near-zero gradients to whole lr-sized updates (g / sqrt(v) is +-1 for any g on
+# the first step), so how tight they can be depends on the clips; their tolerances were measured
+# on the procedural-texture stream, which they therefore pin (data.synthetic_photos=none).
 def test_gradient_accumulation_matches_the_full_batch(tmp_path: Path) -> None:
     settings = dict(batch_size=2, droppath=0.0, conv_dropout=0.0)
-    full = train(tiny_config("synthetic", tmp_path / "full", **settings))
-    accumulated = train(tiny_config("synthetic", tmp_path / "acc", accumulation=2, **settings))
+    data = {"synthetic_photos": "none"}
+    full = train(tiny_config("synthetic", tmp_path / "full", data=data, **settings))
+    accumulated = train(tiny_config("synthetic", tmp_path / "acc", accumulation=2, data=data,
+                                    **settings))
     assert np.allclose(full.losses, accumulated.losses, rtol=1e-5)
     a, b = load_checkpoint(full.checkpoint), load_checkpoint(accumulated.checkpoint)
     assert _max_diff(a["model"], b["model"]) < 1e-5
@@ -175,7 +181,7 @@ def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
     settings = ["--steps", "2", "--batch-size", "2", "--crop-size", "97", "--workers", "0",
                 "--no-amp", "--device", "cpu", "--save-every", "2", "--set", "droppath=0",
                 "--set", "conv_dropout=0", "--set", "data.seq_len=3",
-                "--set", "tensorboard=false"]
+                "--set", "data.synthetic_photos=none", "--set", "tensorboard=false"]
     torchrun = Path(sys.executable).with_name("torchrun")
     launcher = [str(torchrun)] if torchrun.is_file() else [sys.executable, "-m",
                                                              "torch.distributed.run"]
@@ -190,7 +196,7 @@ def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
     assert [s for s, _ in ddp] == [2]
 
     config = tiny_config("synthetic", tmp_path / "single", batch_size=2, droppath=0.0,
-                         conv_dropout=0.0)
+                         conv_dropout=0.0, data={"synthetic_photos": "none"})
     single = train(config)
     a, b = load_checkpoint(ddp[0][1]), load_checkpoint(single.checkpoint)
     torch.manual_seed(config.seed)
