@@ -42,7 +42,7 @@ def test_packaged_weights_are_found_and_verified(tmp_path, monkeypatch):
 
 def test_default_model_tracks_the_sample_clip(tmp_path, monkeypatch):
     """What the model card states: the packaged model keeps all three shapes through the clip,
-    with its one weakness where the triangle crosses the square at the end."""
+    with its one weakness where the triangle crosses the square in the last frames."""
     monkeypatch.setenv("AOTVIDEO_CACHE", str(tmp_path / "empty-cache"))
     frames, mask, truth = _sample()
     tracker = aotvideo.Tracker(aotvideo.load_model(), device="cpu")
