@@ -54,6 +54,12 @@ class PhotoBank:
         if len(self.images) != len(self.names):
             raise ValueError("images and names differ in length")
 
+    @functools.cached_property
+    def grey(self) -> tuple[bool, ...]:
+        """Whether each image is grey (its red and blue channels agree), worked out once."""
+        return tuple(float(np.abs(image[..., 0] - image[..., 2]).mean()) < 0.01
+                     for image in self.images)
+
     @classmethod
     def from_files(cls, paths: Iterable[str | Path]) -> PhotoBank:
         """Read images with OpenCV (grey, colour or with alpha; alpha is dropped).
@@ -89,7 +95,8 @@ class PhotoBank:
         the time, then recoloured: per-channel gains, and for grey pictures (and now and then
         for colour ones) a random tint, so the same photograph gives many distinct patches.
         """
-        image = self.images[int(rng.integers(len(self.images)))]
+        index = int(rng.integers(len(self.images)))
+        image = self.images[index]
         ih, iw = image.shape[:2]
         # output pixel -> image pixel: zoom (image pixels per output pixel) and rotation
         zoom = math.exp(rng.uniform(math.log(0.5), math.log(2.5)))
@@ -107,8 +114,7 @@ class PhotoBank:
         patch = cv2.warpAffine(image, matrix, (width, height),
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_REFLECT)
-        grey = float(np.abs(image[..., 0] - image[..., 2]).mean()) < 0.01
-        if grey or rng.random() < 0.25:  # tint: luminance through a two-colour ramp
+        if self.grey[index] or rng.random() < 0.25:  # tint: luminance through a two-colour ramp
             luma = patch.mean(axis=2, keepdims=True)
             dark = rng.uniform(0.0, 0.5, 3).astype(np.float32)
             light = rng.uniform(0.5, 1.0, 3).astype(np.float32)
