@@ -197,6 +197,7 @@ class VideoReader:
         self._iterating = False
         self.frames_decoded = 0
         self._last_end = 0.0
+        self._video_end = 0.0
 
         options: dict[str, str] = {}
         if raw_size is not None:
@@ -351,6 +352,7 @@ class VideoReader:
         self.frames_decoded = self._next_index
         end = frame.time + (float(1 / self._rate) if self._rate else 0.0)
         self._last_end = max(self._last_end, end)
+        self._video_end = max(self._video_end, end)
         return frame
 
     def _audio_items(self, packet: av.Packet) -> Iterator[AudioChunk]:
@@ -405,11 +407,22 @@ class VideoReader:
         )
         return f"input {self.source_name} is corrupt {where}: {reason}"
 
+    def _reached_stream_end(self) -> bool:
+        """Whether the last decoded frame ends where the video stream says it ends (within half
+        a frame). AVI counts the empty chunks that stand for repeated frames (FFmpeg writes them
+        to fill timestamp gaps, e.g. when audio priming shifts the start) as frames, so a
+        complete AVI can hold fewer pictures than its frame count."""
+        stream = self._video
+        if stream.duration is None or not stream.time_base or not self._rate:
+            return False
+        end = float(((stream.start_time or 0) + stream.duration) * stream.time_base)
+        return self._video_end >= end - 0.5 / float(self._rate)
+
     def _check_complete(self) -> None:
         """Tell a truncated input from one that ended normally, where the container says how
         long it should have been."""
         expected = int(self._video.frames or 0)
-        if expected and self._next_index < expected:
+        if expected and self._next_index < expected and not self._reached_stream_end():
             raise InputDecodeError(
                 f"input {self.source_name} ended early (truncated?): {self._next_index} of "
                 f"{expected} frames, last at t={self._last_time():.3f}s",

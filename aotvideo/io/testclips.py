@@ -101,6 +101,7 @@ def write_clip(
     audio_seconds: float | None = None,
     audio_codec: str = "aac",
     sample_rate: int = 44100,
+    audio_options: dict[str, str] | None = None,
     rotation: int = 0,
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
@@ -108,8 +109,9 @@ def write_clip(
     """Encode RGB frames (H x W x 3 uint8) into a video file with PyAV.
 
     ``pts`` (in ``time_base``, default ``1/fps``) gives variable frame rate timestamps;
-    ``audio_seconds`` adds a stereo tone of that length in ``audio_codec``; ``rotation`` stores a
-    counter-clockwise display rotation.
+    ``audio_seconds`` adds a stereo tone of that length in ``audio_codec`` (encoder options in
+    ``audio_options``, e.g. ``{"strict": "experimental"}`` for FFmpeg's Vorbis encoder);
+    ``rotation`` stores a counter-clockwise display rotation.
     """
     time_base = time_base or Fraction(1, fps)
     stamps = list(pts) if pts is not None else [round(i / fps / time_base) for i in range(len(frames))]
@@ -125,7 +127,7 @@ def write_clip(
             video.set_display_rotation(rotation)
         audio = None
         if audio_seconds:
-            audio = out.add_stream(audio_codec, rate=sample_rate)
+            audio = out.add_stream(audio_codec, rate=sample_rate, options=dict(audio_options or {}))
             audio.layout = "stereo"
         for image, stamp in zip(frames, stamps):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")

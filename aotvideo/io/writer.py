@@ -3,18 +3,27 @@
 A :class:`VideoWriter` keeps the input's timestamps (so variable frame rate survives), writes the
 input's display rotation into the output, and carries the input's audio: stream copy when the
 output container accepts the codec, otherwise a transcode to the container's usual codec (AAC,
-Opus for WebM). MP4 and MOV written to a pipe are fragmented so they can be played while they are
-written. :meth:`VideoWriter.close` always finalizes the file (flushes the encoders and writes the
-trailer), so a run that stops early leaves a playable file with the frames written so far.
+Opus for WebM). Whether a copy works is not taken from the muxer's codec list alone (MOV lists
+FLAC and Opus but refuses them, MP4 takes PCM only with known channel positions): the copy is
+tried first in memory (:func:`audio_copy_problem`), and the file's header is written by the
+constructor, so a muxer that refuses the stream there makes the writer fall back to a transcode
+before any frame is encoded. MP4 and MOV written to a pipe are fragmented so they can be played
+while they are written. :meth:`VideoWriter.close` always finalizes the file (flushes the
+encoders and writes the trailer), so a run that stops early leaves a playable file with the
+frames written so far; an output that could not be started, or that holds no frame, is removed
+rather than left empty.
 
 :class:`WriterThread` runs the encoding in a background thread behind a small bounded queue.
 """
 from __future__ import annotations
 
+import io
 import os
 import queue
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,7 +35,15 @@ from .formats import OutputSpec
 from .masks import davis_palette, encode_png
 from .reader import AudioChunk
 
-__all__ = ["VideoWriter", "PngSequenceWriter", "WriterThread", "open_writer", "can_copy_audio"]
+__all__ = [
+    "VideoWriter",
+    "PngSequenceWriter",
+    "WriterThread",
+    "open_writer",
+    "can_copy_audio",
+    "audio_copy_problem",
+    "known_layout",
+]
 
 #: mpegts does not answer FFmpeg's codec query; these are the audio codecs it carries.
 _MPEGTS_AUDIO = {"aac", "mp3", "mp2", "ac3", "eac3", "opus"}
@@ -34,6 +51,14 @@ _SUBSAMPLED = ("yuv420", "yuva420", "nv12", "nv21", "yuvj420", "yuv422", "yuva42
 _IMAGE_FORMATS = {"rgb": "rgb24", "gray": "gray", "rgba": "rgba"}
 #: Containers that store a display rotation (a display matrix); others get upright frames.
 ROTATING_CONTAINERS = ("mp4", "mov", "matroska", "webm")
+#: PCM codec names and their bits per coded sample (pcm_s16le: 16, pcm_s24le: 24, pcm_f32be ...).
+_PCM_CODEC = re.compile(r"pcm_[suf](8|16|24|32|64)(le|be)?(_planar)?")
+#: Samples per channel in the packet of silence the copy trial muxes for PCM.
+_TRIAL_SAMPLES = 1024
+
+
+class _HeaderError(OutputError):
+    """The muxer refused the streams when the header was written."""
 
 
 def _output_message(target: str, exc: BaseException) -> str:
@@ -51,6 +76,127 @@ def can_copy_audio(container: str, codec: str, supported: set[str]) -> bool:
     if container in ("webm",):
         return codec in ("opus", "vorbis")
     return codec in supported
+
+
+def known_layout(layout: av.AudioLayout | None) -> av.AudioLayout | None:
+    """The default layout for the channel count of ``layout`` when ``layout`` gives only a
+    count without channel positions (``"2 channels"``: Matroska, AVI and NUT store PCM so),
+    else ``None`` (the layout is known, absent, or too large to have a default).
+
+    A stream copy keeps such a layout, and MP4 refuses it for PCM when it writes the file's
+    index (its ``chnl`` box names every channel's position).
+    """
+    if layout is None or layout.nb_channels <= 0:
+        return None
+    if not any(channel.name == "NONE" for channel in layout.channels):
+        return None
+    try:
+        return av.AudioLayout(f"{layout.nb_channels}c")
+    except (ValueError, av.FFmpegError):
+        return None
+
+
+def _pcm_silence(source: av.audio.stream.AudioStream) -> av.Packet | None:
+    """A packet of zero bytes (silence for signed and float PCM; muxers do not look inside)
+    of 1024 samples in the codec of ``source`` when it is PCM, else ``None``."""
+    ctx = source.codec_context
+    match = _PCM_CODEC.fullmatch(ctx.name)
+    channels = ctx.layout.nb_channels if ctx.layout else 0
+    rate = int(ctx.sample_rate or 0)
+    if match is None or channels <= 0 or rate <= 0:
+        return None
+    packet = av.Packet(bytes(int(match.group(1)) // 8 * channels * _TRIAL_SAMPLES))
+    packet.time_base = Fraction(1, rate)
+    packet.pts = packet.dts = 0
+    packet.duration = _TRIAL_SAMPLES
+    return packet
+
+
+def _prepare_copy(stream: av.audio.stream.AudioStream, source: av.audio.stream.AudioStream) -> None:
+    """Give a stream-copied audio stream channel positions where the input has only a count."""
+    layout = known_layout(source.codec_context.layout)
+    if layout is not None:
+        stream.codec_context.layout = layout
+
+
+def audio_copy_problem(
+    container: str,
+    source: av.audio.stream.AudioStream,
+    options: Mapping[str, str] | None = None,
+) -> str | None:
+    """Why stream-copying ``source`` into ``container`` fails, or ``None`` when it works.
+
+    The copy is tried in memory, as the writer would do it (same muxer and ``options``): the
+    header, for PCM one packet of silence, and the trailer. Muxers refuse some codecs only
+    there even though they list them (MOV: FLAC and Opus; MP4: PCM without channel
+    positions, when the trailer is written).
+    """
+    buffer = io.BytesIO()
+    try:
+        trial = av.open(buffer, mode="w", format=container, options=dict(options or {}))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        return str(exc)
+    problem: str | None = None
+    try:
+        stream = trial.add_stream_from_template(source)
+        _prepare_copy(stream, source)
+        trial.start_encoding()
+        packet = _pcm_silence(source)
+        if packet is not None:
+            packet.stream = stream
+            trial.mux(packet)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        problem = str(exc)
+    try:
+        trial.close()
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        problem = problem or str(exc)
+    return problem
+
+
+@dataclass(frozen=True)
+class _FileState:
+    """What a target path was before the writer opened it (to tell our file from the user's)."""
+
+    existed: bool
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str) -> _FileState:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return cls(False, 0, 0)
+        return cls(True, info.st_size, info.st_mtime_ns)
+
+
+def _packet_start(packet: av.Packet) -> int:
+    """A packet's presentation time (its decoding time when it has none), in its time base."""
+    return int(packet.pts if packet.pts is not None else (packet.dts or 0))
+
+
+def _is_empty(path: str) -> bool:
+    """Whether ``path`` is a regular file of 0 bytes."""
+    return os.path.isfile(path) and os.path.getsize(path) == 0
+
+
+def _remove_output(path: str, before: _FileState | None = None) -> None:
+    """Remove ``path`` if it is a regular file that the writer created or rewrote (never a
+    device, a pipe, or a file the writer failed to open, which ``before`` recognises)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return
+    if not os.path.isfile(path):
+        return
+    if before is not None and before.existed and info.st_size == before.size \
+            and info.st_mtime_ns == before.mtime_ns and info.st_size > 0:
+        return
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 class VideoWriter:
@@ -97,25 +243,65 @@ class VideoWriter:
         self._audio_out: av.audio.stream.AudioStream | None = None
         self._resampler: av.AudioResampler | None = None
         self._audio_next: int | None = None
-        target = "pipe:1" if spec.to_stdout else spec.target
+        self._held_audio: av.Packet | None = None  # a copied packet waiting for its duration
+        self._audio_step: int | None = None  # the last copied packet's duration
+        self._before: _FileState | None = None
         if not spec.to_stdout:
             parent = Path(spec.target).parent
             if not parent.is_dir():
                 raise OutputError(f"cannot write to {spec.target}: folder {parent} does not exist")
+            self._before = _FileState.of(spec.target)
         try:
-            self._container = av.open(target, mode="w", format=spec.container,
-                                      options=dict(spec.container_options))
+            self._start(width, height, frame_rate, rotation, audio_stream, copy_audio=True)
+        except _HeaderError:
+            # The muxer refused the copied audio only when writing the header: transcode it.
+            # (A pipe may have received part of a header already; files are started afresh.)
+            if self.audio_mode != "packets" or spec.to_stdout:
+                raise
+            self._start(width, height, frame_rate, rotation, audio_stream, copy_audio=False)
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    def _start(
+        self,
+        width: int,
+        height: int,
+        frame_rate: Fraction | None,
+        rotation: int,
+        audio_stream: av.audio.stream.AudioStream | None,
+        *,
+        copy_audio: bool,
+    ) -> None:
+        """Open the container, add the streams and write the header (so that a muxer refusing
+        a stream does so here, before any frame is encoded).
+
+        Raises :class:`~aotvideo.errors.OutputError` (:class:`_HeaderError` when writing the
+        header failed); the output file is then removed.
+        """
+        spec = self.spec
+        self._closed = False
+        self.audio_mode = "none"
+        self._audio_out = None
+        self._resampler = None
+        try:
+            self._container = av.open("pipe:1" if spec.to_stdout else spec.target, mode="w",
+                                      format=spec.container, options=dict(spec.container_options))
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise OutputError(_output_message(spec.target, exc)) from exc
         try:
             self._add_video(width, height, frame_rate, rotation)
             if audio_stream is not None and spec.audio:
-                self._add_audio(audio_stream)
+                self._add_audio(audio_stream, copy=copy_audio)
+            try:
+                self._container.start_encoding()
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                raise _HeaderError(_output_message(spec.target, exc)) from exc
         except BaseException:
+            # PyAV leaves the file handle of a failed header open; the file can go all the same.
             self._abandon()
+            if not spec.to_stdout:
+                _remove_output(spec.target, self._before)
             raise
-
-    # -- set-up --------------------------------------------------------------------------------
 
     def _add_video(self, width: int, height: int, frame_rate: Fraction | None, rotation: int) -> None:
         spec = self.spec
@@ -140,14 +326,18 @@ class VideoWriter:
             stream.set_display_rotation(rotation)
         self._video = stream
 
-    def _add_audio(self, source: av.audio.stream.AudioStream) -> None:
+    def _add_audio(self, source: av.audio.stream.AudioStream, *, copy: bool = True) -> None:
+        """Add the output's audio stream: a stream copy of ``source`` when ``copy`` and the
+        container takes it (its codec list, then a trial in memory), else a transcode."""
         spec = self.spec
         assert spec.container is not None
-        codec = source.codec_context.name
-        supported = self._container.supported_codecs
-        if can_copy_audio(spec.container, codec, supported):
+        # the codec's own name: the decoder's may differ (mp3float decodes mp3)
+        codec = getattr(source.codec_context.codec, "canonical_name", source.codec_context.name)
+        if copy and can_copy_audio(spec.container, codec, self._container.supported_codecs) \
+                and audio_copy_problem(spec.container, source, spec.container_options) is None:
             try:
                 self._audio_out = self._container.add_stream_from_template(source)
+                _prepare_copy(self._audio_out, source)
                 self.audio_mode = "packets"
                 return
             except (av.FFmpegError, ValueError):
@@ -207,8 +397,7 @@ class VideoWriter:
         payload = chunk.payload
         try:
             if self.audio_mode == "packets" and isinstance(payload, av.Packet):
-                payload.stream = self._audio_out
-                self._container.mux(payload)
+                self._copy_audio(payload)
             elif self.audio_mode == "frames" and isinstance(payload, av.AudioFrame):
                 assert self._resampler is not None
                 if self._audio_next is None:
@@ -219,6 +408,29 @@ class VideoWriter:
                     self._encode_audio(resampled)
         except (av.FFmpegError, OSError) as exc:
             raise OutputError(_output_message(self.spec.target, exc)) from exc
+
+    def _copy_audio(self, packet: av.Packet) -> None:
+        """Mux a stream-copied packet. One without a duration (NUT stores none) waits for the
+        next, whose start gives it one: MP4 and MOV would give it none, and their edit list
+        would then cut the last packet's audio off."""
+        assert self._audio_out is not None
+        if self._held_audio is not None:
+            held, self._held_audio = self._held_audio, None
+            gap = _packet_start(packet) - _packet_start(held)
+            if gap > 0:
+                self._audio_step = gap
+            self._mux_copied(held, self._audio_step)
+        if packet.duration:
+            self._audio_step = packet.duration
+            self._mux_copied(packet, None)
+        else:
+            self._held_audio = packet
+
+    def _mux_copied(self, packet: av.Packet, duration: int | None) -> None:
+        if duration and not packet.duration:
+            packet.duration = duration
+        packet.stream = self._audio_out
+        self._container.mux(packet)
 
     def _encode_audio(self, frame: av.AudioFrame | None) -> None:
         assert self._audio_out is not None
@@ -244,6 +456,12 @@ class VideoWriter:
             self._container.mux(self._video.encode(None))
         except (av.FFmpegError, OSError, ValueError) as exc:
             error = exc
+        if self._held_audio is not None and error is None:
+            held, self._held_audio = self._held_audio, None
+            try:  # the last copied packet lasts as long as the one before it
+                self._mux_copied(held, self._audio_step)
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                error = exc
         if self._resampler is not None and self._audio_out is not None and error is None:
             try:
                 for resampled in self._resampler.resample(None):
@@ -255,6 +473,9 @@ class VideoWriter:
             self._container.close()
         except (av.FFmpegError, OSError, ValueError) as exc:
             error = error or exc
+        if not self.spec.to_stdout and (self.frames_written == 0 or _is_empty(self.spec.target)):
+            # no picture (or not a byte) to keep: leave no empty file behind
+            _remove_output(self.spec.target, self._before)
         if error is not None:
             raise OutputError(_output_message(self.spec.target, error)) from error
 
