@@ -24,11 +24,6 @@ from . import Tracker, build_model, load_weights
 from .io.testclips import scene
 from .models.synthetic import synthetic_state_dict
 
-#: Seconds per frame of the original implementation on this project's 2-core reference
-#: machine (353x641 network input, 3 objects, float32), from the core issue.
-ORIGINAL_SECONDS_PER_FRAME = {("deaott", 360, 640, 3): 0.46, ("aott", 360, 640, 3): 0.88}
-
-
 @dataclass(frozen=True)
 class BenchResult:
     model: str
@@ -116,18 +111,19 @@ def run_one(name: str, height: int, width: int, objects: int, frames: int, warmu
 
 
 def format_table(results: list[BenchResult], device: str) -> str:
-    """Markdown table of the results, with the original's figures where known."""
+    """Markdown table of the results: only what this run measured.
+
+    (The original implementation cannot run here, so no speed-up against it is printed: a
+    figure measured on another day is not comparable; see the README for side-by-side runs.)
+    """
     peak = "peak GPU MiB" if device.startswith("cuda") else "peak RSS MiB"
     lines = [f"| model | frame | objects | frames/s | s/frame | {peak} | memory MiB | "
-             "original s/frame | speed-up | max logit error |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "max logit error |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        original = ORIGINAL_SECONDS_PER_FRAME.get((r.model, r.height, r.width, r.objects))
         lines.append(
             f"| {r.model} | {r.height}x{r.width} | {r.objects} | {r.fps:.2f} | "
             f"{r.seconds_per_frame:.3f} | {r.peak_rss_mib:.0f} | {r.tracker_mib:.1f} | "
-            f"{'' if original is None else f'{original:.2f}'} | "
-            f"{'' if original is None else f'{original / r.seconds_per_frame:.2f}x'} | "
             f"{'' if r.max_logit_error is None else f'{r.max_logit_error:.1e}'} |")
     return "\n".join(lines)
 

@@ -1,12 +1,15 @@
 """Turn a training checkpoint into the weights file that ships inside the package.
 
-    python samples/package_default_model.py runs/deaott/synthetic/checkpoints/step_00001100.pt
+    python samples/package_default_model.py runs/deaott/real/checkpoints/step_00003000.pt \
+        --input-short-edge 240 --note "what the run was"
 
 Loads the checkpoint's (EMA) weights into ``deaott``, stores every floating-point tensor as
 float16 (half the size; ``load_weights`` casts back to float32), checks on the sample clip that
 the half-precision weights track like the float32 ones, and writes
-``aotvideo/data/deaott_synthetic_v2.pth`` in aotvideo's format with a description of the run.
-Prints the file's size and SHA-256 (recorded in ``aotvideo.zoo.PACKAGED_SHA256``).
+``aotvideo/data/deaott_real_v3.pth`` in aotvideo's format with a description of the run and the
+network input the weights track best at (``--input-short-edge``: the ``input`` metadata that
+:class:`aotvideo.Tracker` follows unless told otherwise).  Prints the file's size and SHA-256
+(to record in ``aotvideo.zoo.PACKAGED_SHA256``).
 """
 from __future__ import annotations
 
@@ -21,10 +24,10 @@ import torch
 import aotvideo
 from aotvideo.io.masks import read_mask
 from aotvideo.io.reader import VideoReader
-from aotvideo.models.weights import FORMAT_KEY, FORMAT_VERSION, read_checkpoint
+from aotvideo.models.weights import FORMAT_KEY, FORMAT_VERSION, INPUT_KEY, read_checkpoint
 
 HERE = Path(__file__).resolve().parent
-TARGET = HERE.parent / "aotvideo" / "data" / "deaott_synthetic_v2.pth"
+TARGET = HERE.parent / "aotvideo" / "data" / "deaott_real_v3.pth"
 
 
 def _track(model: aotvideo.models.AOTModel) -> np.ndarray:
@@ -41,16 +44,19 @@ def main() -> int:
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--out", type=Path, default=TARGET)
     parser.add_argument("--note", default="", help="training description stored in the file")
+    parser.add_argument("--input-short-edge", type=int, default=None,
+                        help="preferred network input short edge (default: the protocol's 480)")
     args = parser.parse_args()
     state, meta = read_checkpoint(args.checkpoint)
     full = aotvideo.load_weights(aotvideo.build_model("deaott"), state)
     half_state = {k: (v.half() if v.dtype.is_floating_point else v) for k, v in state.items()}
     half = aotvideo.load_weights(aotvideo.build_model("deaott"), half_state)
     agreement = (_track(full) == _track(half)).mean()
-    payload = {FORMAT_KEY: {"version": FORMAT_VERSION, "model": "deaott", "dtype": "float16",
-                            "trained": args.note, "source_checkpoint": args.checkpoint.name,
-                            "training": meta},
-               "state_dict": half_state}
+    header = {"version": FORMAT_VERSION, "model": "deaott", "dtype": "float16",
+              "trained": args.note, "source_checkpoint": args.checkpoint.name, "training": meta}
+    if args.input_short_edge is not None:
+        header[INPUT_KEY] = {"max_short_edge": args.input_short_edge}
+    payload = {FORMAT_KEY: header, "state_dict": half_state}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, args.out)
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()

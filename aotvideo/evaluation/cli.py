@@ -59,9 +59,11 @@ def eval_group() -> None:
               help="Split: val (DAVIS default), test-dev, train; valid (YouTube-VOS default).")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the predictions.")
-@click.option("--model", "-m", required=True, help="Model variant, e.g. deaotl or r50_aotl.")
-@click.option("--weights", "-w", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Checkpoint file.")
+@click.option("--model", "-m", default=None,
+              help="Model variant, e.g. deaotl or r50_aotl [default: the packaged deaott].")
+@click.option("--weights", "-w", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Checkpoint file [default: what `aotvideo track` loads for the model: the "
+                   "installed checkpoint, else the packaged weights].")
 @click.option("--amp/--no-amp", default=False,
               help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")
 @click.option("--flip/--no-flip", default=False, help="Add horizontally flipped inference.")
@@ -69,6 +71,9 @@ def eval_group() -> None:
               help="Comma-separated input scales for multi-scale inference.")
 @click.option("--max-long-term", type=click.IntRange(min=1), default=None,
               help="Cap of the long-term memory (frames).")
+@click.option("--max-short-edge", type=click.IntRange(min=16), default=None,
+              help="Network input short edge at most this [default: what the weights prefer, "
+                   "else 480].")
 @click.option("--resolution", default="480p", show_default=True,
               help="DAVIS frames: 480p or Full-Resolution.")
 @click.option("--all-frames/--sparse-frames", default=None,
@@ -83,20 +88,35 @@ def eval_group() -> None:
               help="Pack the predictions into <output>/submission.zip (default: for YouTube-VOS).")
 @click.option("--score/--no-score", default=False,
               help="DAVIS: score the predictions against the split's ground truth afterwards.")
-def run_command(benchmark: str, root: Path, split: str | None, output: Path, model: str,
-                weights: str, amp: bool, flip: bool, scales: str, max_long_term: int | None,
-                resolution: str, all_frames: bool | None, sequences: str | None,
-                workers: int | None, gpus: str | None, device: str | None,
-                make_zip: bool | None, score: bool) -> None:
-    """Run a model over a benchmark split and write palette-PNG predictions."""
+@click.option("--score-workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes scoring sequences with --score (0 = all CPUs).")
+def run_command(benchmark: str, root: Path, split: str | None, output: Path, model: str | None,
+                weights: str | None, amp: bool, flip: bool, scales: str,
+                max_long_term: int | None, max_short_edge: int | None, resolution: str,
+                all_frames: bool | None, sequences: str | None, workers: int | None,
+                gpus: str | None, device: str | None, make_zip: bool | None, score: bool,
+                score_workers: int) -> None:
+    """Run a model over a benchmark split and write palette-PNG predictions.
+
+    Without --model and --weights this is the packaged default model, exactly as
+    `aotvideo track` runs it.
+    """
+    from aotvideo import zoo
     from aotvideo.evaluation.datasets import DavisDataset, open_benchmark
     from aotvideo.evaluation.runner import ModelSpec, run_benchmark
 
     devices = _parse_gpus(gpus) or [device]
     if workers is None:
         workers = len(devices) if gpus else 1
-    spec = ModelSpec(model=model, weights=str(weights), amp=amp, flip=flip,
-                     scales=_parse_scales(scales), max_long_term=max_long_term)
+    model = model or zoo.DEFAULT_MODEL
+    try:
+        weights_path = zoo.resolve_weights(model, weights)
+    except AotVideoError as err:
+        raise click.ClickException(str(err)) from err
+    spec = ModelSpec(model=model, weights=str(weights_path), amp=amp, flip=flip,
+                     scales=_parse_scales(scales), max_long_term=max_long_term,
+                     max_short_edge=max_short_edge)
+    click.echo(f"model {model}, weights {weights_path}")
 
     def report(timing: SequenceTiming) -> None:
         click.echo(f"{timing.sequence:<30} {timing.frames:5d} frames {timing.fps:8.2f} fps"
@@ -118,7 +138,7 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
     if result.zip_path is not None:
         click.echo(f"submission: {result.zip_path}")
     if score and isinstance(bench, DavisDataset):
-        _score_and_print(bench, output, _names(sequences), None)
+        _score_and_print(bench, output, _names(sequences), score_workers or None)
 
 
 def _score_and_print(dataset: DavisDataset, results: Path, sequences: list[str] | None,

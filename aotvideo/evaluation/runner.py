@@ -38,6 +38,8 @@ class ModelSpec:
         flip: add horizontally flipped inference.
         scales: input scales (several = multi-scale inference).
         max_long_term: cap of the long-term memory (``None``: the tracker's default).
+        max_short_edge: network input short-edge limit (``None``: what the weights prefer,
+            else the protocol's 480).
     """
 
     model: str
@@ -46,6 +48,7 @@ class ModelSpec:
     flip: bool = False
     scales: tuple[float, ...] = (1.0,)
     max_long_term: int | None = None
+    max_short_edge: int | None = None
 
     def build_tracker(self, device: str | None) -> Tracker:
         """Build the model, load the weights and wrap it in a tracker on ``device``."""
@@ -56,6 +59,8 @@ class ModelSpec:
         options: dict[str, Any] = {"amp": self.amp, "flip": self.flip, "scales": tuple(self.scales)}
         if self.max_long_term is not None:
             options["max_long_term"] = self.max_long_term
+        if self.max_short_edge is not None:
+            options["max_short_edge"] = self.max_short_edge
         return aotvideo.Tracker(model, device, **options)
 
 

@@ -252,8 +252,11 @@ def score_davis(
             if on_sequence is not None:
                 on_sequence(name)
     else:
+        # Never fork: the caller may have started torch's or OpenCV's thread pools (eval run
+        # --score tracks first), and a child forked from such a process can hang for ever.
         methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods
+                                              else "spawn")
         # Longest sequences first, so no worker is left with a long one at the end.
         order = sorted(tasks, key=lambda t: -len(t.gt_paths))
         with ProcessPoolExecutor(workers, mp_context=context,

@@ -31,6 +31,8 @@ class AOTModel(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        # the network input the loaded weights prefer (see aotvideo.models.weights.INPUT_KEY)
+        self.preferred_input: dict[str, int | None] = {}
         dim = config.embedding_dim
         ids = config.max_objects + 1
         self.encoder = build_encoder(config.encoder, frozen_bn=True)

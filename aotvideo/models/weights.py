@@ -21,6 +21,11 @@ WeightsSource = Union[str, os.PathLike, Mapping[str, Any]]
 FORMAT_KEY = "aotvideo"
 FORMAT_VERSION = 1
 
+INPUT_KEY = "input"
+"""Metadata entry of aotvideo's format with the network input the weights track best at,
+e.g. ``{"max_short_edge": 240}``: :func:`load_weights` puts it on the model as
+``model.preferred_input`` and :class:`aotvideo.Tracker` uses it unless told otherwise."""
+
 
 def read_checkpoint(source: WeightsSource) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The state dict inside ``source`` and the metadata next to it.
@@ -87,7 +92,7 @@ def load_weights(model: nn.Module, source: WeightsSource) -> nn.Module:
         WeightsError: the file can't be read, or names/shapes differ; the message lists the
             differences and the variants the checkpoint does fit.
     """
-    state, _ = read_checkpoint(source)
+    state, meta = read_checkpoint(source)
     expected = model.state_dict()
     state = {k: v for k, v in state.items()
              if not (k.endswith("num_batches_tracked") and k not in expected)}
@@ -115,7 +120,27 @@ def load_weights(model: nn.Module, source: WeightsSource) -> nn.Module:
             if not value.dtype.is_floating_point and target.dtype.is_floating_point:
                 raise WeightsError(f"entry {key!r} has dtype {value.dtype}, expected floating point")
             target.copy_(value.to(target.dtype))
+    model.preferred_input = preferred_input(meta)
     return model
+
+
+def preferred_input(meta: Mapping[str, Any]) -> dict[str, int | None]:
+    """The ``max_short_edge`` / ``max_long_edge`` limits a checkpoint's metadata asks for
+    (empty when it names none: the evaluation protocol's 480 / 1040 apply).
+
+    Raises:
+        WeightsError: the entry is not a mapping of those names to positive integers or null.
+    """
+    entry = meta.get(INPUT_KEY) or {}
+    if not isinstance(entry, Mapping):
+        raise WeightsError(f"the checkpoint's {INPUT_KEY!r} metadata is not a mapping")
+    limits: dict[str, int | None] = {}
+    for key, value in entry.items():
+        if key not in ("max_short_edge", "max_long_edge") or not (
+                value is None or (isinstance(value, int) and value > 0)):
+            raise WeightsError(f"bad {INPUT_KEY!r} metadata in the checkpoint: {key}={value!r}")
+        limits[str(key)] = value
+    return limits
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike, **metadata: Any) -> Path:

@@ -78,7 +78,9 @@ class Tracker:
         long_term_gap: frames between long-term memory writes; default the variant's.
         flip: test-time augmentation with the horizontally mirrored frame.
         scales: test-time scales of the network input size (1.0 = the protocol's size).
-        max_short_edge / max_long_edge: limits of the network input size (protocol: 480, 1040).
+        max_short_edge / max_long_edge: limits of the network input size; ``"auto"``: what
+            the weights' metadata prefers (``model.preferred_input``, set by
+            :func:`aotvideo.load_weights`), else the protocol's 480 / 1040.  ``None``: no limit.
         optimize: run an inference-optimised copy of the model (batch norms folded into the
             convolutions, channels-last weights; same function up to float rounding, see
             :func:`aotvideo.models.optimize_for_inference`).  Pass a model that is already
@@ -90,8 +92,8 @@ class Tracker:
     def __init__(self, model: AOTModel, device: torch.device | str | None = None, *,
                  amp: bool = False, max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                  long_term_gap: int | None = None, flip: bool = False,
-                 scales: Sequence[float] = (1.0,), max_short_edge: int | None = 480,
-                 max_long_edge: int | None = 1040, optimize: bool = True) -> None:
+                 scales: Sequence[float] = (1.0,), max_short_edge: int | None | str = "auto",
+                 max_long_edge: int | None | str = "auto", optimize: bool = True) -> None:
         if max_long_term is not None and max_long_term < 1:
             raise ValueError("max_long_term must be at least 1 (or None for unbounded)")
         if not scales or any(s <= 0 for s in scales):
@@ -108,8 +110,9 @@ class Tracker:
         self.long_term_gap = long_term_gap or self.config.long_term_gap
         self.flip = flip
         self.scales = tuple(float(s) for s in scales)
-        self.max_short_edge = max_short_edge
-        self.max_long_edge = max_long_edge
+        preferred = dict(getattr(model, "preferred_input", None) or {})
+        self.max_short_edge = _input_limit(max_short_edge, preferred, "max_short_edge", 480)
+        self.max_long_edge = _input_limit(max_long_edge, preferred, "max_long_edge", 1040)
         self.reset()
 
     # ------------------------------------------------------------------ public API
@@ -450,3 +453,14 @@ def _merge_group_logits(group_logits: list[torch.Tensor], per_group: int) -> tor
     background = torch.prod(torch.cat([p[:, :1] for p in probs], dim=1), dim=1, keepdim=True)
     merged = torch.cat([background] + [p[:, 1:1 + per_group] for p in probs], dim=1)
     return torch.logit(merged.clamp(1e-5, 1 - 1e-5))
+
+
+def _input_limit(value: int | None | str, preferred: dict[str, int | None], key: str,
+                 protocol: int) -> int | None:
+    """Resolve one input-size limit: ``"auto"`` takes the weights' preference, else the
+    protocol's value."""
+    if value == "auto":
+        return preferred.get(key, protocol)
+    if value is not None and (not isinstance(value, int) or value < 16):
+        raise ValueError(f"{key} must be an integer of at least 16, None or 'auto', got {value!r}")
+    return value

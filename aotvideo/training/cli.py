@@ -30,6 +30,9 @@ _STAGE_HELP = {
     "davis": "Main training on DAVIS 2017 train (needs --davis-root).",
     "pre_ytb_dav": "Main training on YouTube-VOS and DAVIS mixed (needs both roots).",
     "synthetic": "Training on procedurally generated videos (no data needed).",
+    "real": "Real footage mixed with synthetic clips (needs --davis-root): DAVIS-layout videos, "
+            "their single frames as pseudo-clips and procedural videos, mixed by "
+            "dataset_weights (default 0.6/0.25/0.15).",
 }
 
 
@@ -74,7 +77,8 @@ def _stage_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--ytb-root", type=click.Path(exists=True, file_okay=False), default=None,
                      help="YouTube-VOS train split."),
         click.option("--davis-root", type=click.Path(exists=True, file_okay=False),
-                     default=None, help="DAVIS 2017 root."),
+                     default=None, help="DAVIS root (2017 or 2016 layout, or any folder of "
+                                        "JPEGImages/480p/<seq> + Annotations/480p/<seq>)."),
         click.option("--encoder-weights", type=click.Path(exists=True, dir_okay=False),
                      default=None, help="ImageNet encoder weights (torchvision format)."),
         click.option("--init-weights", type=click.Path(exists=True, dir_okay=False),

@@ -18,10 +18,15 @@ from typing import Any
 
 from ..models.config import get_config
 
-STAGES: tuple[str, ...] = ("pre", "ytb", "davis", "pre_ytb_dav", "synthetic")
-"""Training stages: static-image pre-training, YouTube-VOS, DAVIS, both mixed, procedural."""
+STAGES: tuple[str, ...] = ("pre", "ytb", "davis", "pre_ytb_dav", "synthetic", "real")
+"""Training stages: static-image pre-training, YouTube-VOS, DAVIS, both mixed, procedural,
+and ``real``: DAVIS-layout videos, their single frames as pseudo-clips and procedural videos
+mixed by :attr:`TrainConfig.dataset_weights`."""
 
-DATASET_NAMES: tuple[str, ...] = ("static", "youtubevos", "davis2017", "synthetic")
+DATASET_NAMES: tuple[str, ...] = ("static", "youtubevos", "davis2017", "davis_frames",
+                                  "synthetic")
+"""Clip sources: ``davis_frames`` turns every annotated frame of the DAVIS-layout folder into
+a pseudo-clip (the ``static`` pre-training's transforms applied to real video frames)."""
 
 _STAGE_DATASETS: dict[str, tuple[str, ...]] = {
     "pre": ("static",),
@@ -29,7 +34,11 @@ _STAGE_DATASETS: dict[str, tuple[str, ...]] = {
     "davis": ("davis2017",),
     "pre_ytb_dav": ("youtubevos", "davis2017"),
     "synthetic": ("synthetic",),
+    "real": ("davis2017", "davis_frames", "synthetic"),
 }
+
+_REAL_WEIGHTS = (0.6, 0.25, 0.15)
+"""Default mix of the ``real`` stage: videos, single-frame pseudo-clips, procedural videos."""
 
 NO_TEST_GAP = 9999
 """The long-term memory gap of variants that only keep the reference frame long-term."""
@@ -58,6 +67,8 @@ class DataConfig:
         synthetic_photos: where procedural videos get photographic textures from:
             ``"skimage"`` (the pictures scikit-image ships, :func:`.photos.skimage_photos`),
             a folder of images, or ``"none"`` (procedural textures only).
+        exclude_videos: names of videos (sequence folders) no video source may use, e.g. a
+            held-out validation set (:data:`aotvideo.training.holdout.DAVIS2016_HOLDOUT`).
         workers: data-loading processes per training process (0: load in the main process).
     """
 
@@ -82,6 +93,7 @@ class DataConfig:
     synthetic_videos: int = 0
     synthetic_objects: tuple[int, int] = (1, 4)
     synthetic_photos: str = "skimage"
+    exclude_videos: tuple[str, ...] = ()
     workers: int = 4
 
 
@@ -94,6 +106,9 @@ class TrainConfig:
         model: registered variant name (``aotvideo.list_models()``).
         model_overrides: ``ModelConfig`` fields to replace, as (name, value) pairs.
         datasets: data sources mixed in this stage (names of :data:`DATASET_NAMES`).
+        dataset_weights: the share of the clips drawn from each source of ``datasets`` (same
+            order; normalised).  Empty: every sample of every source once per epoch, so the
+            sources count by their size, as the original mixes YouTube-VOS and DAVIS.
         data: clip sampling and augmentation.
         total_steps: optimiser steps (``TRAIN_TOTAL_STEPS``).
         batch_size: clips per optimiser step over all processes and accumulation steps.
@@ -137,6 +152,7 @@ class TrainConfig:
     model: str
     datasets: tuple[str, ...]
     data: DataConfig
+    dataset_weights: tuple[float, ...] = ()
     model_overrides: tuple[tuple[str, Any], ...] = ()
     total_steps: int = 100_000
     batch_size: int = 16
@@ -225,6 +241,8 @@ def stage_config(stage: str, model: str, **overrides: Any) -> TrainConfig:
         "long_term_gap": 2 if model_config.long_term_gap < NO_TEST_GAP else NO_TEST_GAP,
         "output": f"runs/{model_config.name}/{stage}",
     }
+    if stage == "real":
+        fields["dataset_weights"] = _REAL_WEIGHTS
     if stage == "pre":
         data = replace(data, merge_prob=1.0)
         fields.update(lr=4e-4, min_lr=2e-5, weight_decay=0.03, seq_training_start_ratio=1.0,

@@ -8,11 +8,15 @@ Readers (each a *source* of clips):
 * :class:`YouTubeVOSSource` -- the YouTube-VOS ``train`` split (``JPEGImages/<video>/*.jpg``,
   ``Annotations/<video>/*.png``, optional ``meta.json``).
 * :class:`DAVISSource` -- DAVIS 2017 ``train`` (``JPEGImages/480p/<seq>``,
-  ``Annotations/480p/<seq>``, ``ImageSets/2017/train.txt``).
+  ``Annotations/480p/<seq>``, ``ImageSets/2017/train.txt``), or DAVIS 2016's release layout
+  (``ImageSets/480p/train.txt`` listing frames; 0/255 masks), or any folder of sequences.
+* :class:`FrameSource` -- every annotated frame of such a folder, each turned into a clip by
+  :class:`StaticImageSource`'s transforms (the original pre-training, fed by real frames).
 * :class:`SyntheticSource` -- procedural videos (:mod:`.synthetic`), no files needed.
 
 :class:`ClipDataset` maps a *sample key* (the running number of a clip in the training stream)
-to a clip.  Everything random about the clip -- which video, which frames, every augmentation,
+to a clip (drawing the source by ``TrainConfig.dataset_weights`` when given).  Everything
+random about the clip -- which video, which frames, every augmentation,
 the merge partner and the identity shuffle -- is drawn from a generator seeded with
 ``(seed, key)``, and :class:`StepBatchSampler` gives the keys of optimiser step ``s`` to the
 processes.  So the stream is the same for any number of processes or data workers, and a run
@@ -36,14 +40,16 @@ from ..errors import AotVideoError
 from .config import DataConfig, TrainConfig
 from .photos import PhotoBank, skimage_photos
 from .synthetic import SyntheticSpec, render_video
-from .transforms import (Clip, flip_clip, merge_clips, normalize_frames, static_clip,
-                         video_clip)
+from .transforms import (Clip, balanced_crop, flip_clip, merge_clips, normalize_frames,
+                         random_scale, static_clip, video_clip)
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _MAX_GRAY_LEVELS = 32
 _MIN_REF_PIXELS = 200
+_FRAME_WINDOW = 1.12
+"""Side of the window cut around an object of a single frame, in crop sides."""
 
 
 class DatasetError(AotVideoError, FileNotFoundError):
@@ -182,9 +188,15 @@ class VideoSource:
     def __init__(self, name: str, videos: Sequence[tuple[str, list[Path], list[Path]]],
                  config: DataConfig, max_gap: int, repeat: int) -> None:
         self.name = name
-        self.videos = [v for v in videos if len(v[1]) >= 2]
+        excluded = set(config.exclude_videos)
+        self.videos = [v for v in videos if len(v[1]) >= 2 and v[0] not in excluded]
+        left_out = sorted(excluded & {v[0] for v in videos})
+        if left_out:
+            logger.info("%s: %d videos left out (data.exclude_videos): %s", name,
+                        len(left_out), ", ".join(left_out))
         if not self.videos:
-            raise DatasetError(f"{name}: no video with at least 2 annotated frames")
+            raise DatasetError(f"{name}: no video with at least 2 annotated frames"
+                               + (" after data.exclude_videos" if left_out else ""))
         self.config = config
         self.max_gap = max(int(max_gap), 1)
         self.repeat = max(int(repeat), 1)
@@ -293,23 +305,100 @@ def _find_split(root: Path) -> Path:
                        "found")
 
 
+def davis_videos(root: str | Path, config: DataConfig,
+                 ) -> list[tuple[str, list[Path], list[Path]]]:
+    """The train sequences of a DAVIS-layout folder: ``(name, frames, masks)`` each.
+
+    Sequences come from ``ImageSets/2017/train.txt`` (one name per line), else
+    ``ImageSets/2016/train.txt``, else DAVIS 2016's ``ImageSets/<resolution>/train.txt`` (one
+    ``/JPEGImages/.../<seq>/<frame>.jpg /Annotations/...`` pair per line), else every folder of
+    ``Annotations/<resolution>/``.
+
+    Raises:
+        DatasetError: the image or annotation folder is missing.
+    """
+    root = Path(root)
+    image_root = root / "JPEGImages" / config.davis_resolution
+    label_root = root / "Annotations" / config.davis_resolution
+    if not image_root.is_dir() or not label_root.is_dir():
+        raise DatasetError(f"{root}: expected JPEGImages/{config.davis_resolution}/ and "
+                           f"Annotations/{config.davis_resolution}/")
+    names: list[str] = []
+    for listing in (root / "ImageSets" / "2017" / "train.txt",
+                    root / "ImageSets" / "2016" / "train.txt",
+                    root / "ImageSets" / config.davis_resolution / "train.txt"):
+        if listing.is_file():
+            names = _sequence_names(listing.read_text())
+            break
+    if not names:
+        names = sorted(p.name for p in label_root.iterdir() if p.is_dir())
+    return _video_folders(image_root, label_root, names)
+
+
+def _sequence_names(listing: str) -> list[str]:
+    """Sequence names of a listing: plain names, or DAVIS 2016 frame paths (in order, once)."""
+    names: dict[str, None] = {}
+    for line in listing.splitlines():
+        first = line.split()[0] if line.split() else ""
+        if not first:
+            continue
+        parts = [p for p in first.split("/") if p]
+        names[parts[-2] if len(parts) >= 2 else parts[0]] = None
+    return list(names)
+
+
 class DAVISSource(VideoSource):
-    """DAVIS 2017 ``train`` (sequences of ``ImageSets/2017/train.txt``, or all when absent)."""
+    """DAVIS train videos (see :func:`davis_videos` for the layouts read)."""
 
     def __init__(self, root: str | Path, config: DataConfig) -> None:
-        root = Path(root)
-        image_root = root / "JPEGImages" / config.davis_resolution
-        label_root = root / "Annotations" / config.davis_resolution
-        if not image_root.is_dir() or not label_root.is_dir():
-            raise DatasetError(f"{root}: expected JPEGImages/{config.davis_resolution}/ and "
-                               f"Annotations/{config.davis_resolution}/")
-        listing = root / "ImageSets" / "2017" / "train.txt"
-        if listing.is_file():
-            names = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
-        else:
-            names = sorted(p.name for p in label_root.iterdir() if p.is_dir())
-        videos = _video_folders(image_root, label_root, names)
-        super().__init__("davis2017", videos, config, config.davis_max_gap, config.davis_repeat)
+        super().__init__("davis2017", davis_videos(root, config), config, config.davis_max_gap,
+                         config.davis_repeat)
+
+
+class FrameSource:
+    """Every annotated frame of a folder of videos, each made into a clip like a static image.
+
+    The pre-training idea of the original (one image and its mask warped, cropped and
+    recoloured into a pseudo-video, :func:`.transforms.static_clip`), fed by real video frames.
+    Frames whose mask is empty are replaced by the next frame of the stream that has an object.
+    """
+
+    name = "davis_frames"
+
+    def __init__(self, videos: Sequence[tuple[str, list[Path], list[Path]]],
+                 config: DataConfig) -> None:
+        excluded = set(config.exclude_videos)
+        self.pairs = [(image, mask) for name, images, masks in videos if name not in excluded
+                      for image, mask in zip(images, masks)]
+        if not self.pairs:
+            raise DatasetError(f"{self.name}: no annotated frames"
+                               + (" after data.exclude_videos" if excluded else ""))
+        self.config = config
+        logger.info("%s: %d annotated frames", self.name, len(self.pairs))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def sample(self, index: int, rng: np.random.Generator) -> Clip:
+        c = self.config
+        for attempt in range(len(self.pairs)):
+            image_path, mask_path = self.pairs[(index + attempt) % len(self.pairs)]
+            labels = read_labels(mask_path)
+            if int(np.count_nonzero(labels)) > c.min_object_pixels:
+                break
+        image = read_image(image_path)
+        if image.shape[:2] != labels.shape:
+            raise DatasetError(f"{mask_path}: mask size {labels.shape[::-1]} differs from the "
+                               f"image's {image.shape[1::-1]}")
+        # the video clips' scale: random scale of the short edge, then a window around an
+        # object a little larger than the crop (static_clip keeps 80-100% of its area)
+        frames, masks = random_scale([image], [labels], rng, c.min_scale, c.max_scale,
+                                     c.short_edge)
+        window = (int(c.crop_size[0] * _FRAME_WINDOW), int(c.crop_size[1] * _FRAME_WINDOW))
+        frames, masks, _ = balanced_crop(frames, masks, rng, window, c.max_objects,
+                                         c.min_object_pixels)
+        return static_clip(frames[0], masks[0], rng, seq_len=c.seq_len,
+                           crop_size=c.crop_size, max_objects=c.max_objects)
 
 
 class SyntheticSource:
@@ -378,6 +467,9 @@ def build_sources(config: TrainConfig) -> list[ClipSource]:
             sources.append(YouTubeVOSSource(_need(data.ytb_root, "youtubevos", "ytb_root"), data))
         elif name == "davis2017":
             sources.append(DAVISSource(_need(data.davis_root, "davis2017", "davis_root"), data))
+        elif name == "davis_frames":
+            root = _need(data.davis_root, "davis_frames", "davis_root")
+            sources.append(FrameSource(davis_videos(root, data), data))
         elif name == "synthetic":
             sources.append(SyntheticSource(data, config.seed))
         else:
@@ -403,13 +495,14 @@ class ClipDataset(Dataset):
     """
 
     def __init__(self, sources: Sequence[ClipSource], config: DataConfig, seed: int,
-                 id_shuffle: bool = True) -> None:
+                 id_shuffle: bool = True, weights: Sequence[float] = ()) -> None:
         if not sources:
             raise DatasetError("no training data sources")
         self.sources = list(sources)
         self.config = config
         self.seed = int(seed)
         self.id_shuffle = id_shuffle
+        self.weights = source_shares(weights, len(self.sources))
         self.offsets = np.cumsum([0] + [len(s) for s in self.sources]).tolist()
         self._epoch = -1
         self._order: np.ndarray | None = None
@@ -417,7 +510,10 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
-    def _locate(self, key: int) -> tuple[ClipSource, int]:
+    def locate(self, key: int) -> tuple[ClipSource, int]:
+        """The source of sample ``key`` and the index of its sample there."""
+        if self.weights is not None:
+            return self._draw(key, self.weights)
         epoch, position = divmod(int(key), len(self))
         if epoch != self._epoch or self._order is None:
             self._order = np.random.default_rng([self.seed, epoch, 0xE90C]).permutation(len(self))
@@ -426,10 +522,16 @@ class ClipDataset(Dataset):
         which = bisect.bisect_right(self.offsets, index) - 1
         return self.sources[which], index - int(self.offsets[which])
 
+    def _draw(self, key: int, weights: np.ndarray) -> tuple[ClipSource, int]:
+        """Source of ``key`` drawn by ``weights``, then one of its samples, uniformly."""
+        rng = np.random.default_rng([self.seed, int(key), 0x313C])
+        source = self.sources[int(rng.choice(len(self.sources), p=weights))]
+        return source, int(rng.integers(len(source)))
+
     def clip(self, key: int) -> Clip:
         """The augmented (and possibly merged) clip of ``key``, before normalisation."""
         rng = np.random.default_rng([self.seed, int(key)])
-        source, index = self._locate(key)
+        source, index = self.locate(key)
         clip = source.sample(index, rng)
         c = self.config
         distinct = int(getattr(source, "distinct", len(source)))
@@ -454,6 +556,23 @@ class ClipDataset(Dataset):
             "id_perm": torch.from_numpy(perm.astype(np.int64)),
             "key": torch.tensor(int(key), dtype=torch.int64),
         }
+
+
+def source_shares(weights: Sequence[float], sources: int) -> np.ndarray | None:
+    """``weights`` normalised to sum 1 (None when empty: sources count by their size).
+
+    Raises:
+        DatasetError: wrong number of weights, a negative weight, or all zero.
+    """
+    if not weights:
+        return None
+    values = np.asarray([float(w) for w in weights], np.float64)
+    if len(values) != sources:
+        raise DatasetError(f"dataset_weights has {len(values)} values for {sources} datasets")
+    if (values < 0).any() or not np.isfinite(values).all() or values.sum() <= 0:
+        raise DatasetError(f"dataset_weights must be non-negative with a positive sum, got "
+                           f"{tuple(weights)}")
+    return values / values.sum()
 
 
 class StepBatchSampler(Sampler[list[int]]):

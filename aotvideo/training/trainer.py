@@ -254,7 +254,8 @@ def _train(config: TrainConfig, resume: str | os.PathLike | None, device: torch.
     if config.data.seq_len < 2:
         raise ValueError("data.seq_len must be at least 2 (a reference frame and one more)")
     micro = config.micro_batch(dist_info.world_size)
-    dataset = ClipDataset(build_sources(config), config.data, config.seed, config.id_shuffle)
+    dataset = ClipDataset(build_sources(config), config.data, config.seed, config.id_shuffle,
+                          config.dataset_weights)
     resume_path = _resume_path(config, resume)
     checkpoint = load_checkpoint(resume_path) if resume_path is not None else None
     if checkpoint is not None:

@@ -227,3 +227,45 @@ def test_dataset_errors(tmp_path: Path, davis) -> None:
                                              "--output", str(tmp_path / "x"), "--model", MODEL,
                                              "--weights", __file__, "--sequences", "zz"])
     assert result.exit_code == 1 and "zz" in result.output
+
+
+def _global_row(text: str) -> list[str]:
+    lines = text.splitlines()
+    return lines[lines.index(next(l for l in lines if l.startswith("--- global"))) + 2].split()
+
+
+def test_run_score_in_a_fresh_process_with_scoring_workers(davis, tmp_path: Path) -> None:
+    """What a user types: `aotvideo eval run ... --score` without --model/--weights (the
+    packaged model, as `aotvideo track` loads it), scoring with 2 worker processes after the
+    tracking has started torch's threads.  It must finish (it used to hang for ever in forked
+    workers), and its numbers must be `aotvideo eval score`'s."""
+    import os
+    import subprocess
+    import sys
+
+    root, gts = davis
+    out = tmp_path / "pred"
+    env = {**os.environ, "AOTVIDEO_CACHE": str(tmp_path / "cache")}  # no installed weights
+    command = [sys.executable, "-m", "aotvideo", "eval", "run", "--dataset", "davis2017",
+               "--root", str(root), "--output", str(out), "--device", "cpu", "--score",
+               "--score-workers", "2"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "deaott_synthetic" in run.stdout or "deaott_real" in run.stdout
+    # the packaged model, tracked exactly as a Tracker of aotvideo.load_model() does
+    packaged = aotvideo.Tracker(aotvideo.load_model(), "cpu")
+    for name, labels in gts.items():
+        frames = sorted((root / "JPEGImages" / "480p" / name).iterdir())
+        expected = direct_run(packaged, frames, {0: labels[0]})
+        for t in range(labels.shape[0]):
+            np.testing.assert_array_equal(read_label_png(out / name / f"{t:05d}.png"),
+                                          expected[t])
+    scored = subprocess.run([sys.executable, "-m", "aotvideo", "eval", "score", "--gt",
+                             str(root), "--results", str(out), "--workers", "1"],
+                            capture_output=True, text=True, timeout=300)
+    assert scored.returncode == 0, scored.stderr
+    assert _global_row(run.stdout) == _global_row(scored.stdout)
+    assert [float(v) for v in _global_row(run.stdout)][0] > 0
+    per_object = [l for l in run.stdout.splitlines() if l.startswith(("aa_", "bb_"))]
+    assert per_object == [l for l in scored.stdout.splitlines() if l.startswith(("aa_", "bb_"))]
+    assert len(per_object) == 3

@@ -192,3 +192,33 @@ def test_one_model_serves_several_trackers(deaott_model):
     second.step(frames[1])
     b = second.step(frames[2])
     assert torch.equal(a.probs, b.probs)
+
+
+def test_weights_carry_their_preferred_input_size(deaott_model, tmp_path):
+    """A checkpoint whose metadata prefers a smaller network input is tracked at that size,
+    unless the caller says otherwise; a checkpoint without the entry keeps the protocol's."""
+    from aotvideo.errors import WeightsError
+    from aotvideo.models.weights import save_weights
+
+    frames, labels = moving_shapes_clip(frames=2, height=120, width=200)
+    plain = tmp_path / "plain.pth"
+    small = tmp_path / "small.pth"
+    save_weights(deaott_model, plain)
+    save_weights(deaott_model, small, input={"max_short_edge": 64})
+
+    def input_size(path, **options):
+        model = aotvideo.load_weights(aotvideo.build_model("deaott"), path)
+        tracker = aotvideo.Tracker(model, device="cpu", **options)
+        tracker.step(frames[0], mask=labels[0])
+        tracker.step(frames[1])
+        return tracker._augs[0].input_size
+
+    assert input_size(plain) == network_input_size(120, 200) == (113, 193)
+    assert input_size(small) == network_input_size(120, 200, max_short_edge=64) == (65, 113)
+    assert input_size(small, max_short_edge=480) == (113, 193)
+    assert input_size(small, max_short_edge=None) == (113, 193)
+    with pytest.raises(WeightsError, match="input"):
+        save_weights(deaott_model, tmp_path / "bad.pth", input={"max_short_edge": "small"})
+        aotvideo.load_weights(aotvideo.build_model("deaott"), tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="max_short_edge"):
+        aotvideo.Tracker(deaott_model, device="cpu", max_short_edge=8)

@@ -132,7 +132,7 @@ def test_clip_stream_is_a_function_of_the_key(tmp_path: Path) -> None:
     assert int(a["labels"].max()) <= int(a["num_objects"]) <= 10
     assert a["id_perm"][0] == 0 and sorted(a["id_perm"].tolist()) == list(range(11))
     # every sample of an epoch is visited once
-    located = {dataset._locate(k)[1] for k in range(len(dataset))}
+    located = {dataset.locate(k)[1] for k in range(len(dataset))}
     assert located == set(range(len(dataset)))
 
 
