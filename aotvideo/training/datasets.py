@@ -359,7 +359,8 @@ class FrameSource:
     """Every annotated frame of a folder of videos, each made into a clip like a static image.
 
     The pre-training idea of the original (one image and its mask warped, cropped and
-    recoloured into a pseudo-video, :func:`.transforms.static_clip`), fed by real video frames.
+    recoloured into a pseudo-video, :func:`.transforms.static_clip`, here with smooth
+    non-rigid warps on top of the affine ones), fed by real video frames.
     Frames whose mask is empty are replaced by the next frame of the stream that has an object.
     """
 
@@ -398,7 +399,7 @@ class FrameSource:
         frames, masks, _ = balanced_crop(frames, masks, rng, window, c.max_objects,
                                          c.min_object_pixels)
         return static_clip(frames[0], masks[0], rng, seq_len=c.seq_len,
-                           crop_size=c.crop_size, max_objects=c.max_objects)
+                           crop_size=c.crop_size, max_objects=c.max_objects, smooth_warp=True)
 
 
 class SyntheticSource:

@@ -163,6 +163,26 @@ def random_affine(image: np.ndarray, labels: np.ndarray, rng: np.random.Generato
     return image, labels
 
 
+def random_smooth_warp(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                       strength: float = 0.04, grid: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """A random smooth non-rigid warp (a thin-plate-like deformation).
+
+    Displacements drawn on a ``grid`` x ``grid`` lattice (at most ``strength`` times the image
+    size) are interpolated bicubically to every pixel, so shapes bend the way articulated or
+    deforming objects do, where an affine warp only rotates, scales and shears.
+    """
+    h, w = labels.shape
+    coarse = rng.uniform(-strength, strength, (2, grid, grid)).astype(np.float32)
+    dx = cv2.resize(coarse[0], (w, h), interpolation=cv2.INTER_CUBIC) * w
+    dy = cv2.resize(coarse[1], (w, h), interpolation=cv2.INTER_CUBIC) * h
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    map_x, map_y = xs + dx, ys + dy
+    image = cv2.remap(image, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    labels = cv2.remap(labels, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                       borderValue=0)
+    return image, labels
+
+
 def random_resized_crop(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
                         size: tuple[int, int], area: tuple[float, float] = (0.8, 1.0),
                         ) -> tuple[np.ndarray, np.ndarray]:
@@ -198,12 +218,14 @@ def random_resized_crop(image: np.ndarray, labels: np.ndarray, rng: np.random.Ge
 
 
 def static_clip(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *,
-                seq_len: int, crop_size: tuple[int, int], max_objects: int) -> Clip:
+                seq_len: int, crop_size: tuple[int, int], max_objects: int,
+                smooth_warp: bool = False) -> Clip:
     """A pseudo-video from one image and its mask, as the original pre-training makes it.
 
     The image is mirrored with probability 0.5; each later frame is an independently
-    mirrored (p = 0.3), colour-jittered and affinely warped copy; every frame is then a random
-    resized crop.  Up to ``max_objects`` objects of the first frame are kept, in random order.
+    mirrored (p = 0.3), colour-jittered and affinely warped copy (and, with ``smooth_warp``,
+    bent by :func:`random_smooth_warp` too); every frame is then a random resized crop.  Up to
+    ``max_objects`` objects of the first frame are kept, in random order.
     """
     if rng.random() < 0.5:
         image, labels = image[:, ::-1], labels[:, ::-1]
@@ -215,6 +237,8 @@ def static_clip(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
                 img, lab = np.ascontiguousarray(img[:, ::-1]), np.ascontiguousarray(lab[:, ::-1])
             img = color_jitter(img, rng)
             img, lab = random_affine(img, lab, rng)
+            if smooth_warp:
+                img, lab = random_smooth_warp(img, lab, rng)
         img, lab = random_resized_crop(img, lab, rng, crop_size)
         frames.append(img)
         masks.append(lab)

@@ -206,3 +206,20 @@ def test_real_stage_trains_through_the_cli(davis16: Path, tmp_path: Path) -> Non
     checkpoint = out / "checkpoints" / "step_00000002.pt"
     model = aotvideo.load_weights(aotvideo.build_model("deaott"), checkpoint)
     assert model.config.name == "deaott"
+
+
+def test_smooth_warp_bends_but_keeps_image_and_mask_together() -> None:
+    from aotvideo.training.transforms import random_smooth_warp
+
+    rng = np.random.default_rng(0)
+    image = np.zeros((80, 120, 3), np.uint8)
+    labels = np.zeros((80, 120), np.uint8)
+    labels[20:60, 30:90] = 1
+    image[labels == 1] = (200, 40, 40)
+    warped, warped_labels = random_smooth_warp(image, labels, rng, strength=0.05)
+    assert warped.shape == image.shape and warped_labels.dtype == np.uint8
+    assert not np.array_equal(warped_labels, labels)  # the shape bent...
+    area = (warped_labels == 1).sum() / (labels == 1).sum()
+    assert 0.7 < area < 1.3  # ...but stayed about the same size
+    inside = warped[warped_labels == 1].astype(int)  # the pixels moved with their labels
+    assert (np.abs(inside - (200, 40, 40)).max(axis=1) < 60).mean() > 0.95
