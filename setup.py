@@ -10,7 +10,8 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.10",
     packages=find_packages(include=["aotvideo", "aotvideo.*"]),
-    package_data={"aotvideo": ["py.typed", "data/*", "plugins/gstreamer/python/*.py"]},
+    # plugins/gstreamer/bin: wrappers of GStreamer's programs (executable; the links become copies)
+    package_data={"aotvideo": ["py.typed", "data/*", "plugins/gstreamer/python/*.py", "plugins/gstreamer/bin/*"]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",

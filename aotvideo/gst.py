@@ -7,6 +7,9 @@ This module holds what does not need GStreamer, so it can be tested and reused w
 
 * :func:`plugin_dir` and :func:`python_path` / :func:`environment` say how to make GStreamer
   find the element and the element find aotvideo (the ``aotvideo gst-path`` command prints them);
+* :func:`loader_python` finds the Python that GStreamer's Python loader embeds, and
+  :func:`wrapper_dir` holds the wrappers that run GStreamer's programs so that this Python starts
+  right inside a virtual environment too (see :func:`environment`);
 * :func:`parse_masks` reads the element's ``mask`` property;
 * :class:`FrameProcessor` turns one RGB(A) picture into the element's output: it owns the
   :class:`~aotvideo.Tracker`, applies the masks at their frames and renders with
@@ -17,10 +20,13 @@ The element only converts GStreamer buffers to arrays and back, and errors to GS
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shlex
 import site
-from collections.abc import Mapping
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +40,18 @@ __all__ = [
     "ELEMENT_NAME",
     "MODES",
     "FrameProcessor",
+    "LoaderPython",
     "ProcessorConfig",
     "environment",
     "gst_path",
+    "loader_python",
     "parse_masks",
     "plugin_dir",
     "python_path",
+    "registry_file",
+    "setup_problems",
+    "shell_environment",
+    "wrapper_dir",
 ]
 
 #: The factory name the element registers under.
@@ -50,6 +62,22 @@ MODES: tuple[str, ...] = ("overlay", "matte", "alpha")
 
 #: Environment variable the plugin file reads to find aotvideo and its dependencies.
 PYTHONPATH_VARIABLE = "AOTVIDEO_PYTHONPATH"
+
+#: Environment variable the wrappers read: the ``python3`` of the Python that GStreamer's Python
+#: loader embeds; its folder goes first on the ``PATH`` of the GStreamer program they run.
+LOADER_PYTHON_VARIABLE = "AOTVIDEO_GST_PYTHON"
+
+#: Environment variable the wrappers read: the plugin registry file of the programs they run
+#: (unless ``GST_REGISTRY_1_0`` or ``GST_REGISTRY`` is set).
+REGISTRY_VARIABLE = "AOTVIDEO_GST_REGISTRY"
+
+#: The wrapper that runs any program (``aotvideo-gst-run PROGRAM ARGS...``); the other files of
+#: :func:`wrapper_dir` are links to it named after GStreamer's programs.
+RUNNER = "aotvideo-gst-run"
+
+#: GStreamer's programs that :func:`wrapper_dir` has a wrapper for.
+WRAPPED_PROGRAMS: tuple[str, ...] = (
+    "gst-launch-1.0", "gst-inspect-1.0", "gst-play-1.0", "gst-discoverer-1.0", "gst-typefind-1.0")
 
 
 # -- where things are -----------------------------------------------------------------------------
@@ -114,15 +142,203 @@ def _find_spec(name: str) -> Any:
         return None
 
 
-def environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``base`` (default: ``os.environ``) with ``GST_PLUGIN_PATH`` and ``AOTVIDEO_PYTHONPATH`` set.
+def wrapper_dir() -> Path:
+    """The folder of wrappers for GStreamer's programs (``gst-launch-1.0``, ``gst-inspect-1.0``, ...).
 
-    Both are prepended to what ``base`` holds already. Use it to run GStreamer programs
-    (``gst-launch-1.0``, ``gst-inspect-1.0``) that should find ``aotvideotrack``.
+    ``aotvideo gst-path --env`` puts it first on ``PATH``. Each wrapper runs the real program of
+    its name (the next one on ``PATH``) the way GStreamer's Python loader needs, see
+    :func:`environment`; ``aotvideo-gst-run PROGRAM ARGS...`` does the same for any other program.
+    """
+    return plugin_dir() / "bin"
+
+
+def registry_file(environ: Mapping[str, str] | None = None) -> Path:
+    """The plugin registry of GStreamer programs run through the wrappers or :func:`environment`.
+
+    GStreamer caches a plugin that failed to load in its registry and does not try it again until
+    the plugin's file changes. A run without the set-up inside a virtual environment leaves
+    GStreamer's Python loader marked so in the default registry; a registry of aotvideo's own is
+    only written with the set-up in place. It lives in aotvideo's per-user cache folder (the one
+    of :func:`aotvideo.zoo.cache_dir`, for the variables in ``environ``, default ``os.environ``).
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("AOTVIDEO_CACHE"):
+        cache = Path(environ["AOTVIDEO_CACHE"]).expanduser()
+    else:
+        xdg = environ.get("XDG_CACHE_HOME")
+        base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+        cache = base / "aotvideo"
+    return cache / "gstreamer-1.0" / f"registry.{platform.machine() or 'unknown'}.bin"
+
+
+@dataclass(frozen=True)
+class LoaderPython:
+    """The Python that GStreamer's Python plugin loader (``libgstpython``) embeds.
+
+    ``version`` is its ``(major, minor)`` (None when the library does not say). ``python`` is its
+    ``python3`` program, in the ``bin`` folder of its installation prefix (None when not found).
+    """
+
+    library: Path
+    version: tuple[int, int] | None
+    python: Path | None
+
+
+_LOADER_NAMES = ("libgstpython.so", "libgstpython.dylib")
+
+
+def _gst_plugin_dirs(environ: Mapping[str, str]) -> list[Path]:
+    """Folders where GStreamer's own plugins (and so ``libgstpython``) may be installed."""
+    dirs: list[Path] = []
+    for name in ("GST_PLUGIN_SYSTEM_PATH_1_0", "GST_PLUGIN_SYSTEM_PATH"):
+        if environ.get(name):
+            dirs += [Path(p) for p in environ[name].split(os.pathsep) if p]
+            break
+    prefixes: list[Path] = []
+    inspect = _which("gst-inspect-1.0", environ.get("PATH", os.defpath), skip=wrapper_dir())
+    if inspect is not None:
+        prefixes.append(Path(inspect).resolve().parent.parent)
+    prefixes += [Path("/usr"), Path("/usr/local"), Path("/opt/homebrew")]
+    for prefix in prefixes:
+        for lib in ("lib", "lib64"):
+            dirs.append(prefix / lib / "gstreamer-1.0")
+            if (prefix / lib).is_dir():
+                dirs += sorted((prefix / lib).glob("*/gstreamer-1.0"))
+    return dirs
+
+
+def _which(name: str, path: str, skip: Path | None = None) -> str | None:
+    """The first executable ``name`` on ``path``, not counting the folder ``skip``."""
+    skipped = os.path.realpath(skip) if skip is not None else None
+    for folder in path.split(os.pathsep):
+        candidate = os.path.join(folder or ".", name)
+        if skipped is not None and os.path.realpath(folder or ".") == skipped:
+            continue
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def loader_python(environ: Mapping[str, str] | None = None,
+                  plugin_dirs: Iterable[Path] | None = None) -> LoaderPython | None:
+    """Find ``libgstpython`` and the Python it embeds; None when the loader is not installed.
+
+    The version comes from the ``libpythonX.Y`` the library names. The installation is found the
+    way that Python finds its own: the first folder above the library (then ``/usr``,
+    ``/usr/local``) holding ``lib/pythonX.Y/os.py``; its ``bin/python3`` is the program whose
+    folder must come first on the ``PATH`` of GStreamer's programs (see :func:`environment`).
+    """
+    environ = os.environ if environ is None else environ
+    folders = list(plugin_dirs) if plugin_dirs is not None else _gst_plugin_dirs(environ)
+    library = next((folder / name for folder in folders for name in _LOADER_NAMES
+                    if (folder / name).is_file()), None)
+    if library is None:
+        return None
+    try:
+        data = library.read_bytes()
+    except OSError:
+        data = b""
+    match = re.search(rb"libpython(\d+)\.(\d+)", data)
+    if match is None:
+        return LoaderPython(library, None, None)
+    version = (int(match.group(1)), int(match.group(2)))
+    python = None
+    above = [folder for folder in library.resolve().parents if folder.parent != folder]  # not /
+    for prefix in [*above, Path("/usr"), Path("/usr/local")]:
+        landmark = prefix / "lib" / f"python{version[0]}.{version[1]}" / "os.py"
+        if landmark.is_file() and (prefix / "bin" / "python3").is_file():
+            python = prefix / "bin" / "python3"
+            break
+    return LoaderPython(library, version, python)
+
+
+def setup_problems(loader: LoaderPython | None = None, *, check_gi: bool = True) -> list[str]:
+    """What keeps the element from loading or starting with this installation, with what to do.
+
+    Empty when all is well. ``loader`` defaults to :func:`loader_python`; ``check_gi`` runs the
+    loader's Python once to see that it can import GStreamer's Python bindings.
+    """
+    found = loader_python() if loader is None else loader
+    if found is None:
+        return ["GStreamer's Python plugin loader (libgstpython) is not installed: "
+                "apt-get install gstreamer1.0-python3-plugin-loader python3-gst-1.0"]
+    problems = []
+    if found.python is None:
+        where = f"Python {found.version[0]}.{found.version[1]}" if found.version else "its Python"
+        problems.append(
+            f"cannot find the python3 of {where}, which {found.library} embeds; after the eval, "
+            f"export {LOADER_PYTHON_VARIABLE}=/path/to/that/bin/python3")
+    elif check_gi:
+        try:
+            result = subprocess.run([str(found.python), "-c", "import gi"], capture_output=True,
+                                    timeout=60, env=_without_python_variables(os.environ))
+            failed = result.returncode != 0
+        except (OSError, subprocess.SubprocessError):
+            failed = True
+        if failed:
+            problems.append(f"{found.python} cannot import gi (PyGObject), which GStreamer's Python "
+                            "loader needs: apt-get install python3-gi python3-gst-1.0")
+    here = sys.version_info[:2]
+    if found.version is not None and found.version != here:
+        problems.append(
+            f"GStreamer's Python loader runs Python {found.version[0]}.{found.version[1]}, but aotvideo "
+            f"is installed for Python {here[0]}.{here[1]}: the element cannot import torch, numpy and "
+            f"PyAV from there. Install aotvideo with Python {found.version[0]}.{found.version[1]} "
+            f"(e.g. python{found.version[0]}.{found.version[1]} -m venv .venv)")
+    return problems
+
+
+def _without_python_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
+
+
+def shell_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: ``os.environ``) as ``eval "$(aotvideo gst-path --env)"`` leaves a shell.
+
+    Sets ``GST_PLUGIN_PATH`` (GStreamer finds the element), ``AOTVIDEO_PYTHONPATH`` (the element
+    finds aotvideo and its dependencies), ``AOTVIDEO_GST_PYTHON`` and ``AOTVIDEO_GST_REGISTRY``
+    (read by the wrappers), and puts :func:`wrapper_dir` first on ``PATH``. Nothing here changes
+    what a Python program started from that shell does: no ``PYTHONHOME`` or ``PYTHONPATH``, and
+    the wrapper folder holds no ``python``.
     """
     env = dict(os.environ if base is None else base)
-    env["GST_PLUGIN_PATH"] = _prepend(str(plugin_dir()), env.get("GST_PLUGIN_PATH"))
-    env[PYTHONPATH_VARIABLE] = _prepend(os.pathsep.join(python_path()), env.get(PYTHONPATH_VARIABLE))
+    for name, value in _exports(env):
+        env[name] = value
+    return env
+
+
+def _exports(env: Mapping[str, str], loader: LoaderPython | None = None) -> list[tuple[str, str]]:
+    """The variables :func:`shell_environment` sets, in order, with their values for ``env``
+    (``loader``: :func:`loader_python`'s answer, when known already)."""
+    out = [("GST_PLUGIN_PATH", _prepend(str(plugin_dir()), env.get("GST_PLUGIN_PATH"))),
+           (PYTHONPATH_VARIABLE, os.pathsep.join(python_path()))]
+    loader = loader_python(env) if loader is None else loader
+    if loader is not None and loader.python is not None:
+        out.append((LOADER_PYTHON_VARIABLE, str(loader.python)))
+    out.append((REGISTRY_VARIABLE, str(registry_file(env))))
+    out.append(("PATH", _prepend(str(wrapper_dir()), env.get("PATH"))))
+    return out
+
+
+def environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment to run a GStreamer program in (``gst-launch-1.0``, ``gst-inspect-1.0``)
+    so that it finds ``aotvideotrack``, wherever the program is run from: :func:`shell_environment`
+    plus what the wrappers of :func:`wrapper_dir` add for the program they run.
+
+    GStreamer's Python loader embeds the system's Python, and Python takes its home from the
+    first ``python3`` on ``PATH``. Inside a virtual environment that is the environment's
+    ``python3``: the embedded Python then sees the environment's packages instead of the system's
+    and cannot import ``gi``, so the element never loads ("pygobject initialization failed").
+    Here the folder of the loader's own ``python3`` (``/usr/bin`` on Debian) comes first on
+    ``PATH``, and ``GST_REGISTRY_1_0`` is :func:`registry_file` unless ``base`` sets a registry.
+    Use it for GStreamer programs only: a ``python3`` started with it is the system's.
+    """
+    env = shell_environment(base)
+    loader = env.get(LOADER_PYTHON_VARIABLE)
+    if loader:
+        env["PATH"] = _prepend(os.path.dirname(loader), env.get("PATH"))
+    if not env.get("GST_REGISTRY_1_0") and not env.get("GST_REGISTRY"):
+        env["GST_REGISTRY_1_0"] = env[REGISTRY_VARIABLE]
     return env
 
 
@@ -136,24 +352,39 @@ def _prepend(value: str, existing: str | None) -> str:
 
 @click.command("gst-path")
 @click.option("--env", "as_env", is_flag=True,
-              help="Print shell commands that set GST_PLUGIN_PATH and AOTVIDEO_PYTHONPATH, "
-                   'for eval "$(aotvideo gst-path --env)".')
+              help='Print shell commands for eval "$(aotvideo gst-path --env)": GST_PLUGIN_PATH, '
+                   "AOTVIDEO_PYTHONPATH, AOTVIDEO_GST_PYTHON, AOTVIDEO_GST_REGISTRY, and PATH with "
+                   "the wrappers of GStreamer's programs first.")
 def gst_path(as_env: bool) -> None:
     """Print the directory to add to GST_PLUGIN_PATH for the aotvideotrack GStreamer element.
 
     \b
-    GStreamer's Python loader runs the system Python, which also needs to import aotvideo and its
-    dependencies; --env prints both variables:
+    With --env, shell commands that set up a shell (bash, zsh, sh) to run the element, with or
+    without an activated virtual environment:
       eval "$(aotvideo gst-path --env)"
       gst-inspect-1.0 aotvideotrack
+    GStreamer's Python loader runs the system Python, which must import aotvideo and its
+    dependencies (AOTVIDEO_PYTHONPATH) and must not take the virtual environment's python3 for
+    its own: gst-launch-1.0, gst-inspect-1.0, gst-play-1.0, gst-discoverer-1.0 and
+    gst-typefind-1.0 become wrappers that run the real programs right; for any other program
+    use aotvideo-gst-run PROGRAM ARGS... Problems found are printed to stderr.
     """
     if not as_env:
         click.echo(str(plugin_dir()))
         return
+    loader = loader_python()
+    for problem in setup_problems(loader) if loader is not None else setup_problems():
+        click.echo(f"aotvideo gst-path: {problem}", err=True)
+    exports = dict(_exports(os.environ, loader))
     plugins = shlex.quote(str(plugin_dir()))
-    paths = shlex.quote(os.pathsep.join(python_path()))
     click.echo(f'export GST_PLUGIN_PATH={plugins}"${{GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}}"')
-    click.echo(f"export {PYTHONPATH_VARIABLE}={paths}")
+    for name in (PYTHONPATH_VARIABLE, LOADER_PYTHON_VARIABLE, REGISTRY_VARIABLE):
+        if name in exports:
+            click.echo(f"export {name}={shlex.quote(exports[name])}")
+    wrappers = str(wrapper_dir())
+    # Only once on PATH, however often the line runs.
+    click.echo(f'case ":$PATH:" in *{shlex.quote(":" + wrappers + ":")}*) ;; '
+               f'*) export PATH={shlex.quote(wrappers)}"${{PATH:+:$PATH}}" ;; esac')
 
 
 # -- the mask property ----------------------------------------------------------------------------

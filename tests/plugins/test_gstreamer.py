@@ -29,8 +29,9 @@ from click.testing import CliRunner
 import aotvideo
 from aotvideo import zoo
 from aotvideo.errors import MaskError
-from aotvideo.gst import (ELEMENT_NAME, FrameProcessor, ProcessorConfig, environment, gst_path,
-                          parse_masks, plugin_dir, python_path)
+from aotvideo.gst import (ELEMENT_NAME, RUNNER, WRAPPED_PROGRAMS, FrameProcessor, LoaderPython,
+                          ProcessorConfig, environment, gst_path, loader_python, parse_masks, plugin_dir,
+                          python_path, registry_file, setup_problems, shell_environment, wrapper_dir)
 from aotvideo.io.masks import write_palette_png
 from aotvideo.io.testclips import scene, write_clip
 from aotvideo.render import matte, overlay, with_alpha
@@ -180,6 +181,10 @@ def test_plugin_dir_and_gst_path_command() -> None:
     assert result.exit_code == 0
     assert f"export GST_PLUGIN_PATH={shlex.quote(str(folder))}" in result.output
     assert "export AOTVIDEO_PYTHONPATH=" in result.output
+    assert f"export AOTVIDEO_GST_REGISTRY={shlex.quote(str(registry_file()))}" in result.output
+    assert f"export PATH={shlex.quote(str(wrapper_dir()))}" in result.output
+    # nothing that would change what `python` in the same shell does
+    assert "PYTHONHOME" not in result.output and "PYTHONPATH=" not in result.output.replace("AOTVIDEO_PYTHONPATH=", "")
     from aotvideo.cli import main
 
     if "gst-path" in main.commands:  # attached to the aotvideo command
@@ -188,6 +193,125 @@ def test_plugin_dir_and_gst_path_command() -> None:
     paths = python_path()
     assert str(ROOT) in paths or any(Path(p, "aotvideo").is_dir() for p in paths)
     assert any(Path(p, "torch").is_dir() for p in paths)
+
+
+def test_the_wrappers_are_one_script(tmp_path: Path) -> None:
+    runner = wrapper_dir() / RUNNER
+    assert runner.is_file() and os.access(runner, os.X_OK)
+    for name in WRAPPED_PROGRAMS:  # links in a checkout, copies in an installed package
+        wrapper = wrapper_dir() / name
+        assert os.access(wrapper, os.X_OK), name
+        assert wrapper.read_bytes() == runner.read_bytes(), name
+    assert not (wrapper_dir() / "python3").exists() and not (wrapper_dir() / "python").exists()
+
+
+def _fake_program(folder: Path, name: str) -> Path:
+    """A program that prints its arguments, the first entry of its PATH and its registry."""
+    folder.mkdir(parents=True, exist_ok=True)
+    program = folder / name
+    program.write_text('#!/bin/sh\nprintf "%s|" "$@"; echo; echo "path=${PATH%%:*}"; '
+                       'echo "registry=${GST_REGISTRY_1_0:-}"\n')
+    program.chmod(0o755)
+    return program
+
+
+def test_a_wrapper_runs_the_next_program_of_its_name(tmp_path: Path) -> None:
+    _fake_program(tmp_path / "fake", "gst-launch-1.0")
+    _fake_program(tmp_path / "fake", "ges-launch-1.0")
+    base = {"PATH": f"{wrapper_dir()}:{tmp_path / 'fake'}:/usr/bin:/bin", "HOME": str(tmp_path),
+            "AOTVIDEO_GST_PYTHON": "/opt/loader/bin/python3", "AOTVIDEO_GST_REGISTRY": "/tmp/r.bin"}
+
+    def run(args: list[str], **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, env={**base, **extra}, capture_output=True, text=True, timeout=60)
+
+    # by name through PATH, as a shell runs it; arguments pass through untouched
+    result = run(["sh", "-c", 'gst-launch-1.0 "a b" "*" ""'])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["a b|*||", "path=/opt/loader/bin", "registry=/tmp/r.bin"]
+    # a registry set by the user stays
+    result = run(["sh", "-c", "gst-launch-1.0 x"], GST_REGISTRY_1_0="/mine.bin")
+    assert result.stdout.splitlines()[1:] == ["path=/opt/loader/bin", "registry=/mine.bin"]
+    # any other program through aotvideo-gst-run
+    result = run([str(wrapper_dir() / RUNNER), "ges-launch-1.0", "y"])
+    assert result.returncode == 0 and result.stdout.splitlines()[0] == "y|", result.stderr
+    # no real program: a clear error, not a loop
+    result = run([str(wrapper_dir() / RUNNER), "no-such-gst-program-1.0", "x"])
+    assert result.returncode == 127
+    assert "no-such-gst-program-1.0: not found on PATH" in result.stderr and "gstreamer1.0-tools" in result.stderr
+    result = run([str(wrapper_dir() / "gst-typefind-1.0")], PATH=f"{wrapper_dir()}:{tmp_path / 'fake'}")
+    assert result.returncode == 127 and "gst-typefind-1.0: not found on PATH" in result.stderr  # not itself
+    result = run([str(wrapper_dir() / RUNNER)])
+    assert result.returncode == 2 and "usage: aotvideo-gst-run PROGRAM" in result.stderr
+
+
+def test_loader_python_is_found_as_python_finds_its_home(tmp_path: Path) -> None:
+    prefix = tmp_path / "usr"
+    plugins = prefix / "lib" / "x86_64-linux-gnu" / "gstreamer-1.0"
+    plugins.mkdir(parents=True)
+    (plugins / "libgstpython.so").write_bytes(b"\x7fELF\0...libpython3.11.so.1.0\0...")
+    found = loader_python(plugin_dirs=[plugins])
+    assert found is not None and found.version == (3, 11)
+    # no Python 3.11 installed above the library: only /usr or /usr/local can be its home
+    assert found.python is None or found.python.parent.parent in (Path("/usr"), Path("/usr/local"))
+    (prefix / "lib" / "python3.11").mkdir(parents=True)
+    (prefix / "lib" / "python3.11" / "os.py").write_text("")
+    (prefix / "bin").mkdir()
+    (prefix / "bin" / "python3").write_text("")
+    found = loader_python(plugin_dirs=[tmp_path / "nothing", plugins])
+    assert found == LoaderPython(plugins / "libgstpython.so", (3, 11), prefix / "bin" / "python3")
+    assert loader_python(plugin_dirs=[tmp_path / "nothing"]) is None
+
+
+def test_setup_problems_say_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    here = sys.version_info[:2]
+    other = (here[0], here[1] + 1)
+    library = tmp_path / "libgstpython.so"
+    with monkeypatch.context() as patch:
+        patch.setattr("aotvideo.gst.loader_python", lambda *args, **kwargs: None)
+        problems = setup_problems()
+        assert len(problems) == 1 and "apt-get install gstreamer1.0-python3-plugin-loader" in problems[0]
+        try:
+            runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+        except TypeError:  # click >= 8.2 keeps stderr apart anyway
+            runner = CliRunner()
+        result = runner.invoke(gst_path, ["--env"])
+        assert result.exit_code == 0 and "aotvideo gst-path: GStreamer's Python plugin loader" in result.stderr
+        assert "AOTVIDEO_GST_PYTHON" not in result.stdout and "export GST_PLUGIN_PATH=" in result.stdout
+    problems = setup_problems(LoaderPython(library, other, Path("/usr/bin/python3")), check_gi=False)
+    assert len(problems) == 1
+    assert f"runs Python {other[0]}.{other[1]}" in problems[0]
+    assert f"installed for Python {here[0]}.{here[1]}" in problems[0]
+    assert f"python{other[0]}.{other[1]} -m venv" in problems[0]
+    problems = setup_problems(LoaderPython(library, here, None), check_gi=False)
+    assert len(problems) == 1 and "export AOTVIDEO_GST_PYTHON=" in problems[0]
+    fake = tmp_path / "bin" / "python3"  # a "python3" that cannot import gi
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    problems = setup_problems(LoaderPython(library, here, fake))
+    assert len(problems) == 1 and "cannot import gi" in problems[0] and "python3-gi" in problems[0]
+    assert setup_problems(LoaderPython(library, here, Path(sys.executable)), check_gi=False) == []
+
+
+def test_environments(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    base = {"PATH": "/venv/bin:/usr/bin:/bin", "HOME": str(tmp_path), "VIRTUAL_ENV": "/venv",
+            "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    loader = LoaderPython(tmp_path / "libgstpython.so", sys.version_info[:2], Path("/opt/loader/bin/python3"))
+    monkeypatch.setattr("aotvideo.gst.loader_python", lambda *args, **kwargs: loader)
+    shell = shell_environment(base)
+    # the shell: wrappers first on PATH, the rest as it was; nothing a Python program reads
+    assert shell["PATH"] == f"{wrapper_dir()}:/venv/bin:/usr/bin:/bin"
+    assert shell["AOTVIDEO_GST_PYTHON"] == "/opt/loader/bin/python3"
+    assert shell["AOTVIDEO_GST_REGISTRY"] == str(tmp_path / "cache" / "aotvideo" / "gstreamer-1.0" /
+                                                 Path(registry_file(base)).name)
+    assert shell["GST_PLUGIN_PATH"] == str(plugin_dir()) and "AOTVIDEO_PYTHONPATH" in shell
+    assert not {"PYTHONHOME", "PYTHONPATH", "GST_REGISTRY_1_0"} & set(shell)
+    # a GStreamer program: as the wrappers run it
+    env = environment(base)
+    assert env["PATH"] == f"/opt/loader/bin:{wrapper_dir()}:/venv/bin:/usr/bin:/bin"
+    assert env["GST_REGISTRY_1_0"] == shell["AOTVIDEO_GST_REGISTRY"]
+    assert environment({**base, "GST_REGISTRY_1_0": "/mine.bin"})["GST_REGISTRY_1_0"] == "/mine.bin"
+    assert registry_file({**base, "AOTVIDEO_CACHE": "/c"}).parent == Path("/c/gstreamer-1.0")
 
 
 def test_parse_masks() -> None:
@@ -260,6 +384,122 @@ def test_gst_inspect_finds_the_element(gst_env: dict[str, str]) -> None:
     for name in ("mask", "model", "weights", "mode", "device", "amp", "soft"):
         assert re.search(rf"^\s+{name}\s+:", text, re.MULTILINE), name
     assert "GstBaseTransform" in text and "RGBA" in text and "Filter/Effect/Video" in text
+
+
+# -- the README's set-up in a shell, as a user runs it --------------------------------------------
+
+MAIN_README = ROOT / "README.md"
+
+
+def _readme_setup() -> tuple[list[str], str]:
+    """The main README's set-up of the element: the commands after ``apt-get install`` in its code
+    block (activate, eval, gst-inspect), and its ``eval`` for an environment not activated."""
+    text = MAIN_README.read_text(encoding="utf-8")
+    section = text[text.index("## GStreamer element and editor workflows"):]
+    section = section[:section.index("\n## ", 1)]
+    block = next(b for b in re.findall(r"^```\n(.*?)^```", section, re.DOTALL | re.MULTILINE)
+                 if "aotvideo gst-path --env" in b)
+    lines = [line for line in block.splitlines() if line and not line.startswith(("sudo ", " "))]
+    assert lines[0].startswith("source .venv/bin/activate"), lines
+    assert lines[1].startswith('eval "$(aotvideo gst-path --env)"'), lines
+    assert lines[2:] == [f"gst-inspect-1.0 {ELEMENT_NAME}"], lines
+    match = re.search(r'`(eval "\$\(\.venv/bin/aotvideo gst-path --env\)")`', section)
+    assert match is not None, "the README lost the set-up without activating the environment"
+    return lines, match.group(1)
+
+
+@pytest.fixture(scope="module")
+def user_venv(workdir: Path) -> Path:
+    """The virtual environment aotvideo is installed in: the one running the tests or, when they
+    run outside one, a new one that sees this Python's packages and has an ``aotvideo`` command."""
+    if sys.prefix != sys.base_prefix and (Path(sys.prefix) / "bin" / "activate").is_file():
+        return Path(sys.prefix)
+    import venv
+
+    folder = workdir / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=True).create(folder)
+    command = folder / "bin" / "aotvideo"
+    source = Path(aotvideo.__file__).resolve().parent.parent
+    command.write_text(f"#!{folder / 'bin' / 'python'}\nimport sys\nsys.path.insert(0, {str(source)!r})\n"
+                       "from aotvideo.cli import main\nsys.exit(main())\n")
+    command.chmod(0o755)
+    return folder
+
+
+def _new_shell_environment(venv: Path, home: Path) -> dict[str, str]:
+    """The environment of a new shell: this process's, without an activated virtual environment
+    or any GStreamer / aotvideo set-up, and with a cache folder of its own (so also GStreamer's
+    default registry)."""
+    drop = {"VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "GST_PLUGIN_PATH", "GST_PLUGIN_PATH_1_0", "GST_REGISTRY",
+            "GST_REGISTRY_1_0", "AOTVIDEO_CACHE", "AOTVIDEO_PYTHONPATH", "AOTVIDEO_GST_PYTHON",
+            "AOTVIDEO_GST_REGISTRY"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    ours = {os.path.realpath(venv / "bin"), os.path.realpath(wrapper_dir())}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", os.defpath).split(os.pathsep)
+                                  if p and os.path.realpath(p) not in ours)
+    env["XDG_CACHE_HOME"] = str(home / ".cache")
+    env.setdefault("OMP_NUM_THREADS", "2")
+    return env
+
+
+@pytest.mark.parametrize("shell", ["activated venv", "venv not activated", "another python3 first on PATH"])
+def test_the_readme_setup_in_a_shell(shell: str, gst_env, user_venv: Path, media, weights, clip,
+                                     workdir: Path) -> None:
+    """The README's commands, run by bash as written, make gst-inspect-1.0 and gst-launch-1.0 find
+    and run the element, and leave the shell's own ``python3`` as it was.
+
+    GStreamer's Python loader embeds the system's Python, which takes its home from the first
+    ``python3`` on PATH: an activated virtual environment's (its packages, not the system's
+    ``gi``), or another installation's (pyenv, python.org, conda). Before the set-up, the plugin
+    is tried the way that used to fail, which leaves the failure in GStreamer's default registry.
+    """
+    folder = workdir / f"shell-{shell.replace(' ', '-')}"
+    folder.mkdir()
+    shutil.copy(media["ffv1"], folder / "in.mkv")
+    shutil.copy(media["first"], folder / "first.png")
+    env = _new_shell_environment(user_venv, folder / "home")
+    if shell == "another python3 first on PATH":
+        env["PATH"] = f"{Path(sys.base_prefix) / 'bin'}{os.pathsep}{env['PATH']}"
+    lines, unactivated = _readme_setup()
+    venv = shlex.quote(str(user_venv)) + "/"
+    if shell == "activated venv":
+        prelude, setup = [lines[0].replace(".venv/", venv)], lines[1:]
+    else:
+        prelude, setup = [], [unactivated.replace(".venv/", venv), *lines[2:]]
+
+    # without the set-up (only GST_PLUGIN_PATH): may fail, and GStreamer caches that failure
+    plugins = shlex.quote(str(plugin_dir()))
+    subprocess.run(["bash", "-c", "\n".join([*prelude, f"GST_PLUGIN_PATH={plugins} gst-inspect-1.0 {ELEMENT_NAME}"])],
+                   env=env, cwd=folder, capture_output=True, timeout=600)
+
+    probe = 'echo "@@python3 $(command -v python3) $(python3 -c \'import sys; print(sys.prefix)\')"'
+    pipeline = (f"gst-launch-1.0 filesrc location=in.mkv ! decodebin ! videoconvert ! video/x-raw,format=RGB ! "
+                f"{ELEMENT_NAME} mask=first.png weights={shlex.quote(str(weights))} device=cpu ! videoconvert ! "
+                "pngenc ! multifilesink location=out/%05d.png")
+    script = [*prelude, probe, *setup, 'echo "@@inspect $?"', probe,
+              'env | grep -E "^PYTHON(HOME|PATH)=" | sed "s/^/@@set /"',
+              'python -c "import aotvideo" && echo "@@python imports aotvideo"',
+              "mkdir out", pipeline, 'echo "@@launch $?"']
+    result = subprocess.run(["bash", "-c", "\n".join(script)], env=env, cwd=folder, capture_output=True,
+                            timeout=600)
+    out, err = result.stdout.decode(errors="replace"), _stderr(result)
+    report = f"script:\n{chr(10).join(script)}\nstdout:\n{out[-4000:]}\nstderr:\n{err[-4000:]}"
+    marks = [line[2:] for line in out.splitlines() if line.startswith("@@")]
+    assert "inspect 0" in marks, report
+    assert "GstAotVideoTrack" in out and "Filter/Effect/Video" in out, report
+    assert "launch 0" in marks, report
+    # the shell's python3 is the one it was, and nothing was set that a Python program reads
+    pythons = [m for m in marks if m.startswith("python3 ")]
+    assert len(pythons) == 2 and pythons[0] == pythons[1], report
+    assert not [m for m in marks if m.startswith("set ")], report
+    if shell == "activated venv":
+        assert pythons[0].split()[-1] == str(user_venv) and "python imports aotvideo" in marks, report
+
+    files = sorted((folder / "out").glob("*.png"))
+    assert len(files) == COUNT, report
+    expected = reference(clip[0], {0: clip_masks(clip)[0]}, weights, "overlay", channels=4)
+    for index, (path, wanted) in enumerate(zip(files, expected)):
+        np.testing.assert_array_equal(read_png(path), wanted, err_msg=f"frame {index}")
 
 
 @pytest.mark.parametrize("mode, soft, in_format", [

@@ -18,6 +18,13 @@ it), the folder this copy of aotvideo lives in (a checkout or ``site-packages``)
 ``site-packages`` of an active virtual environment (``VIRTUAL_ENV``) and of a ``.venv`` next to a
 source checkout. Only ``gi`` is imported when GStreamer scans the plugin; aotvideo, torch and
 the model load when the element starts, and problems there become GStreamer error messages.
+
+The loader's Python takes its home from the first ``python3`` on ``PATH``; in an activated
+virtual environment that is the environment's, and the loader cannot even import ``gi`` (it
+says "pygobject initialization failed" and this file is never read). The wrappers of
+``gst-launch-1.0`` & co. that ``aotvideo gst-path --env`` puts on ``PATH`` take care of that
+(``aotvideo/plugins/gstreamer/bin``; ``aotvideo.gst.environment`` does the same for programs
+started from Python).
 """
 from __future__ import annotations
 
