@@ -19,12 +19,16 @@ setup(
         "numpy>=1.24",
         "opencv-python-headless>=4.8",
         "click>=8.1",
+        # checkpoint downloads (aotvideo.download): Google Drive's pages, resume, timeouts
+        "requests>=2.28",
     ],
     extras_require={
         # Optional CUDA/C++ accelerator for the short-term attention; never required.
         "correlation": ["spatial-correlation-sampler>=0.4"],
         "train": ["tensorboard>=2.12", "scikit-image>=0.21"],
-        "test": ["pytest>=7.4", "scikit-image>=0.21"],
+        # `aotvideo batch --ray`: jobs spread over a Ray cluster.
+        "ray": ["ray>=2.9"],
+        "test": ["pytest>=7.4", "scikit-image>=0.21", "ray>=2.9"],
     },
     entry_points={"console_scripts": ["aotvideo=aotvideo.cli:main"]},
 )

@@ -162,22 +162,47 @@ def _clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while the pipeline runs, so the output gets finalized."""
+class _Interrupts:
+    """SIGINT (Ctrl-C) and SIGTERM during ``track``: remembered, and raised as KeyboardInterrupt
+    while :meth:`raising` is active (so the pipeline stops and finalizes the output).
 
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    A Ctrl-C in a terminal reaches the whole shell pipeline (``ffmpeg ... | aotvideo track ...
+    | ffplay -``): the neighbours stop at the same moment, so the error aotvideo meets first
+    may be a closed output pipe or a cut-off input rather than the KeyboardInterrupt. Because
+    the signal is remembered, ``track`` exits 130 all the same. Outside :meth:`raising` (after
+    the run, while reporting) signals are only remembered, never raised.
+    """
 
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._raise = False
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: object) -> None:
+        if self.received is None:
+            self.received = signum
+        if self._raise:
+            raise KeyboardInterrupt
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[signum] = signal.signal(signum, self._handler)
+            except ValueError:  # not the main thread (e.g. an embedding application)
+                pass
+
+    def restore(self) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+
+    @contextmanager
+    def raising(self) -> Iterator[None]:
+        self._raise = True
+        try:
+            yield
+        finally:
+            self._raise = False
 
 
 def _write_report(path: str | None, report: dict[str, Any]) -> None:
@@ -190,6 +215,25 @@ def _write_report(path: str | None, report: dict[str, Any]) -> None:
         os.replace(tmp, target)
     except OSError as exc:
         _say(f"aotvideo: warning: cannot write the report {path}: {exc.strerror or exc}")
+
+
+def _interrupted(report: dict[str, Any], report_path: str | None,
+                 cause: BaseException | None = None) -> NoReturn:
+    """Exit 130 after SIGINT/SIGTERM, whatever else went wrong at the same moment (``cause``)."""
+    if report:
+        message = report.get("message")
+        if cause is not None or not message or not str(message).startswith("interrupted"):
+            done = f"interrupted after {report.get('frames', 0)} frames"
+            if isinstance(cause, OutputError):
+                message = f"{done}; the output could not be finalized: {cause}"
+            else:
+                also = f" ({cause})" if cause is not None else ""
+                message = (f"{done}{also}; the output holds the {report.get('frames_written', 0)} "
+                           f"frames processed")
+        report["status"] = "interrupted"
+        report["message"] = message
+    _write_report(report_path, report)
+    _fail(report.get("message") or "interrupted", EXIT_INTERRUPTED)
 
 
 # -- track ----------------------------------------------------------------------------------------------
@@ -220,8 +264,9 @@ def _write_report(path: str | None, report: dict[str, Any]) -> None:
 @click.option("--out-pix-fmt", metavar="FMT", help="Output pixel format (default per codec and mode; raw: rgb24, gray, rgba).")
 @click.option("--model", type=click.Choice(list(zoo.ZOO)), default=zoo.DEFAULT_MODEL, show_default=True,
               help="Model variant.")
-@click.option("--weights", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Checkpoint to use (model-zoo format) instead of the installed one.")
+@click.option("--weights", type=click.Path(dir_okay=False), metavar="FILE|URL",
+              help="Checkpoint to use (model-zoo format) instead of the installed one: a file, or an "
+                   "http(s) URL (downloaded into the cache once, sha256 checked on every use).")
 @click.option("--device", metavar="DEV", help="torch device, e.g. cpu, cuda, cuda:1 (default: CUDA if available).")
 @click.option("--amp", is_flag=True, help="Mixed precision (faster on GPUs).")
 @click.option("--flip", is_flag=True, help="Test-time augmentation with the mirrored frame.")
@@ -229,6 +274,8 @@ def _write_report(path: str | None, report: dict[str, Any]) -> None:
               help="Test-time scales of the network input.")
 @click.option("--max-long-term", type=click.IntRange(min=1), default=None, metavar="N",
               help="Cap on long-term memory frames (bounds memory on long videos; default the tracker's).")
+@click.option("--max-short-edge", type=click.IntRange(min=16), default=None, metavar="N",
+              help="Network input: short edge at most N pixels (default: what the weights prefer, else 480).")
 @click.option("--raw", "raw_size", metavar="WxH", help="INPUT is headerless rawvideo of this size (e.g. from an ffmpeg pipe).")
 @click.option("--pix-fmt", "raw_pix_fmt", metavar="FMT", help="Pixel format of --raw input (default rgb24).")
 @click.option("--rate", type=float, metavar="FPS", help="Frame rate of --raw input (default 25).")
@@ -243,7 +290,7 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
           objects: str | None, fmt: str | None, codec: str | None, crf: int | None,
           preset: str | None, out_pix_fmt: str | None, model: str, weights: str | None,
           device: str | None, amp: bool, flip: bool, scales: str, max_long_term: int | None,
-          raw_size: str | None, raw_pix_fmt: str | None, rate: float | None,
+          max_short_edge: int | None, raw_size: str | None, raw_pix_fmt: str | None, rate: float | None,
           input_format: str | None, report_path: str | None, progress_style: str,
           quiet: bool) -> None:
     """Track the objects of a mask through INPUT and write the result.
@@ -289,10 +336,19 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
         _fail("the output would overwrite the input", EXIT_USAGE)
 
     # Weights first: the commonest first-run problem gets its message before anything else.
+    # A model-zoo variant without a checkpoint downloads it here (progress on standard error).
+    from .cli_weights import DownloadPrinter, download_style
+
+    fetching = DownloadPrinter(download_style(progress_style, quiet))
     try:
-        weights_path = zoo.resolve_weights(model, weights)
+        weights_path = zoo.resolve_weights(model, weights, progress=fetching)
     except WeightsError as exc:
+        fetching.finish()
         _fail(str(exc), EXIT_WEIGHTS)
+    except KeyboardInterrupt:
+        fetching.finish()
+        _fail("interrupted while getting the weights (a download resumes on the next run)",
+              EXIT_INTERRUPTED)
 
     masks: dict[int, Any] = {}
     names: dict[int, str] = {}
@@ -301,7 +357,7 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
         if index in masks:
             _fail(f"two masks for frame {index}", EXIT_MASK)
         try:
-            masks[index] = read_mask(path)
+            masks[index] = read_mask(path, objects=selected)
         except MaskError as exc:
             _fail(str(exc), EXIT_MASK)
         names[index] = f"mask {path}" + (f" (frame {index})" if index else "")
@@ -316,6 +372,7 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
         _fail(str(exc), EXIT_INPUT)
     report: dict[str, Any] = {}
     printer: _ProgressPrinter | None = None
+    interrupts = _Interrupts()
     try:
         try:
             checked = check_masks(masks, reader.info, selected, names=names)
@@ -337,6 +394,8 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
         tracker_options: dict[str, Any] = {"amp": amp, "flip": flip, "scales": scale_values}
         if max_long_term is not None:
             tracker_options["max_long_term"] = max_long_term
+        if max_short_edge is not None:
+            tracker_options["max_short_edge"] = max_short_edge
         try:
             tracker = aotvideo.Tracker(net, device, **tracker_options)
         except (RuntimeError, ValueError, AssertionError) as exc:
@@ -360,23 +419,31 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
             extra={"model": model, "weights": str(weights_path), "device": str(tracker.device)},
         )
         report = pipeline.report
-        with _sigterm_as_interrupt():
+        interrupts.install()
+        with interrupts.raising():
             try:
+                if interrupts.received is not None:  # came before the first frame
+                    pipeline.cancel()  # stop at once; run() still finalizes the output
                 pipeline.run()
             finally:
                 if printer is not None:
                     printer.finish()
     except KeyboardInterrupt:
-        _write_report(report_path, report)
-        _fail(report.get("message") or "interrupted", EXIT_INTERRUPTED)
+        _interrupted(report, report_path)
     except InputDecodeError as exc:
+        if interrupts.received is not None:  # e.g. the producer of a pipe stopped by the same Ctrl-C
+            _interrupted(report, report_path, exc)
         _write_report(report_path, report)
         _fail(f"{exc}; the output is finalized with the {report.get('frames_written', 0)} frames before it",
               EXIT_INPUT_BROKEN)
     except OutputError as exc:
+        if interrupts.received is not None:  # e.g. the consumer of a pipe stopped by the same Ctrl-C
+            _interrupted(report, report_path, exc)
         _write_report(report_path, report)
         _fail(str(exc), EXIT_OUTPUT)
     except AotVideoError as exc:
+        if interrupts.received is not None:
+            _interrupted(report, report_path, exc)
         _write_report(report_path, report)
         _fail(str(exc), EXIT_FAILURE)
     except Exception:
@@ -384,6 +451,9 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
         raise
     finally:
         reader.close()
+        interrupts.restore()
+    if interrupts.received is not None:  # a signal after the last frame: the output is complete
+        _interrupted(report, report_path)
     _write_report(report_path, report)
     if not quiet:
         where = "standard output" if spec.to_stdout else spec.target
@@ -399,8 +469,9 @@ def weights() -> None:
     """Manage model checkpoints in the per-user cache.
 
     aotvideo ships a small model of its own for deaott (used when nothing is installed). For
-    real footage download a checkpoint from the AOT/DeAOT model zoo (see `aotvideo weights
-    list`), then install it with `aotvideo weights add FILE`.
+    real footage use a checkpoint of the AOT/DeAOT model zoo (see `aotvideo weights list`): it
+    downloads itself on first use of its --model, or with `aotvideo weights download NAME`; a
+    file downloaded by hand is installed with `aotvideo weights add FILE`.
     """
 
 
@@ -422,7 +493,7 @@ def weights_list() -> None:
             except WeightsError as exc:
                 shipped, state = None, f"packaged copy damaged: {exc}"
             else:
-                state = "not installed"
+                state = "not installed" + ("; downloads on first use" if entry.url else "")
             if shipped is not None:
                 state = "packaged (aotvideo's own model, trained on synthetic videos)"
         default = " [default]" if name == zoo.DEFAULT_MODEL else ""
@@ -454,13 +525,19 @@ def bench(ctx: click.Context) -> None:
 
 
 def _attach_subcommands() -> None:
+    from .batch.cli import make_batch_command
+    from .cli_frame import frame_command
+    from .cli_weights import weights_download
     from .evaluation.cli import eval_group
     from .gst import gst_path
     from .training.cli import train_group
 
+    main.add_command(make_batch_command(track))
     main.add_command(eval_group)
     main.add_command(train_group)
     main.add_command(gst_path)
+    main.add_command(frame_command)
+    weights.add_command(weights_download)
 
 
 _attach_subcommands()

@@ -60,3 +60,29 @@ class InputDecodeError(MediaError):
 
 class OutputError(MediaError):
     """The output cannot be written: cannot be created, a full disk, a closed pipe."""
+
+
+class DownloadError(WeightsError):
+    """A checkpoint cannot be downloaded: downloads are off (``AOTVIDEO_OFFLINE=1``), there is no
+    network, Google Drive refuses (quota) or sends a web page instead of the file, or the transfer
+    keeps breaking off. The message says how to get the checkpoint by hand."""
+
+
+class PositionError(AotVideoError, ValueError):
+    """A frame position (index or time) is not in the video."""
+
+
+class BatchError(AotVideoError):
+    """A batch of jobs cannot be run as given (see :mod:`aotvideo.batch`)."""
+
+
+class ManifestError(BatchError, ValueError):
+    """A batch manifest is malformed: bad JSON/CSV, an unknown option, a missing input or mask.
+
+    The message names the file and line of the job.
+    """
+
+
+class ExecutorError(BatchError, RuntimeError):
+    """The workers of a batch cannot be started or reached (Ray missing or unreachable,
+    worker processes that die before taking a job)."""

@@ -15,6 +15,7 @@ Nothing here prints; progress goes to a callback.
 from __future__ import annotations
 
 import resource
+import shlex
 import sys
 import threading
 import time
@@ -101,8 +102,11 @@ def check_masks(
             if info.rotation and labels.shape == (info.height, info.width):
                 hint = (f"; the video is stored rotated by {info.rotation} degrees, and masks are "
                         f"drawn on the picture as shown ({width}x{height})")
+            video = shlex.quote(info.source) if info.source != "standard input" else "VIDEO"
             raise MaskError(
-                f"{name} is {labels.shape[1]}x{labels.shape[0]} but the video is {width}x{height}{hint}"
+                f"{name} is {labels.shape[1]}x{labels.shape[0]} but the video is {width}x{height}{hint}; "
+                f"paint it on the frame as shown, `aotvideo frame {video} --at {index} -o frame.png`, "
+                "without resizing or cropping the canvas"
             )
         if labels.min() < 0:
             raise MaskError(f"{name}: negative object ids")
@@ -311,7 +315,12 @@ class Pipeline:
             except KeyboardInterrupt as exc:  # a second Ctrl-C while finalizing
                 status, error = "interrupted", error or exc
             self.reader.close()
-        if sink.error is not None:
+        output_problem: BaseException | None = None
+        if sink.error is not None and isinstance(error, KeyboardInterrupt):
+            # Ctrl-C reaches a whole shell pipeline: the program reading our output pipe stops
+            # at the same moment, so a write error then is a consequence of the interrupt.
+            output_problem = sink.error
+        elif sink.error is not None:
             write_error = sink.error
             if not isinstance(write_error, OutputError):
                 if error is None:
@@ -334,8 +343,12 @@ class Pipeline:
             "objects": sorted(objects),
         })
         if isinstance(error, KeyboardInterrupt):
-            report["message"] = (f"interrupted after {done} frames; the output holds the "
-                                 f"{self.writer.frames_written} frames processed")
+            if output_problem is None:
+                report["message"] = (f"interrupted after {done} frames; the output holds the "
+                                     f"{self.writer.frames_written} frames processed")
+            else:
+                report["message"] = (f"interrupted after {done} frames; the output could not be "
+                                     f"finalized: {output_problem}")
         if error is not None:
             raise error
         return report

@@ -2,11 +2,18 @@
 
 aotvideo ships one small model of its own (``deaott``, trained on synthetic videos; used when
 nothing else is installed). The model zoo of the original AOT/DeAOT work publishes a checkpoint
-for most variants (Google Drive links below); ``aotvideo weights add FILE`` checks that a
-downloaded checkpoint loads into a variant and copies it into the cache, recording its SHA-256.
+for most variants (Google Drive links below). Such a checkpoint is downloaded on first use of its
+variant (:func:`resolve_weights`) or with :func:`download_variant` (``aotvideo weights
+download``); ``aotvideo weights add FILE`` (:func:`install`) installs one downloaded by hand.
+Either way the file must load strictly into the variant before it is kept, and its SHA-256 is
+recorded and checked again on every later use. ``--weights URL`` (:func:`download_url`) caches
+any http(s) checkpoint the same way. ``AOTVIDEO_OFFLINE=1`` turns downloads off (see
+:mod:`aotvideo.download`).
 
 The cache is ``$AOTVIDEO_CACHE`` when set, else ``$XDG_CACHE_HOME/aotvideo`` (by default
-``~/.cache/aotvideo``); weights live in its ``weights/`` folder with an ``index.json``.
+``~/.cache/aotvideo``); weights live in its ``weights/`` folder with an ``index.json`` (section
+``weights``: variant -> record; section ``urls``: URL -> record). Downloads in progress live in
+``weights/partial/`` and are renamed into place only once complete and checked.
 """
 from __future__ import annotations
 
@@ -17,11 +24,14 @@ import os
 import re
 import shutil
 import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import WeightsError
+from .download import (DownloadProgress, DownloadSettings, ProgressCallback, discard_partial, fetch,
+                       file_lock, is_url)
+from .errors import DownloadError, WeightsError
 
 if TYPE_CHECKING:
     from .models import AOTModel
@@ -31,6 +41,8 @@ __all__ = [
     "ZOO",
     "ZooEntry",
     "cache_dir",
+    "download_url",
+    "download_variant",
     "guess_variant",
     "PACKAGED_SHA256",
     "PACKAGED_WEIGHTS",
@@ -41,6 +53,7 @@ __all__ = [
     "no_weights_message",
     "resolve_weights",
     "sha256_of",
+    "verified_path",
     "weights_dir",
 ]
 
@@ -48,9 +61,9 @@ __all__ = [
 DEFAULT_MODEL = "deaott"
 
 #: Weights that ship inside the package (trained by aotvideo itself, see the README's model card).
-PACKAGED_WEIGHTS = {"deaott": "deaott_synthetic_v2.pth"}
+PACKAGED_WEIGHTS = {"deaott": "deaott_real_v3.pth"}
 #: Their SHA-256, checked before they are used.
-PACKAGED_SHA256 = {"deaott": "0f20639e06cb0bb74aa7e5a7d902b77dd79d21728a52e1bba7a499826aba537e"}
+PACKAGED_SHA256 = {"deaott": "5b94bc226090e6880be572f087e20bc54dde4220487eee9214eff98468149d44"}
 
 _ZOO_PAGE = "https://github.com/yoxu515/aot-benchmark/blob/main/MODEL_ZOO.md"
 
@@ -123,32 +136,53 @@ def _index_path() -> Path:
     return weights_dir() / "index.json"
 
 
-def installed() -> dict[str, dict[str, Any]]:
-    """Installed checkpoints: variant name -> record (``file``, ``sha256``, ``size``,
-    ``source``, ``added``). Records whose file has gone are left out."""
+_SECTIONS = ("weights", "urls")
+
+
+def _read_index() -> dict[str, dict[str, dict[str, Any]]]:
+    """The index's sections (``weights``, ``urls``), each a mapping of key -> record."""
     path = _index_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {}
+        data = {}
     except (OSError, ValueError) as exc:
         raise WeightsError(f"the weights index {path} cannot be read: {exc}") from exc
-    records = data.get("weights", {}) if isinstance(data, dict) else {}
+    sections: dict[str, dict[str, dict[str, Any]]] = {}
+    for section in _SECTIONS:
+        records = data.get(section, {}) if isinstance(data, dict) else {}
+        sections[section] = {key: value for key, value in records.items() if isinstance(value, dict)} \
+            if isinstance(records, dict) else {}
+    return sections
+
+
+def installed() -> dict[str, dict[str, Any]]:
+    """Installed checkpoints: variant name -> record (``file``, ``sha256``, ``size``,
+    ``source``, ``added``, and ``url`` when downloaded). Records whose file has gone are left out."""
     return {
         name: dict(record, path=str(weights_dir() / record["file"]))
-        for name, record in records.items()
-        if isinstance(record, dict) and (weights_dir() / str(record.get("file", ""))).is_file()
+        for name, record in _read_index()["weights"].items()
+        if (weights_dir() / str(record.get("file", ""))).is_file()
     }
 
 
-def _write_index(records: dict[str, dict[str, Any]]) -> None:
+def _write_index(sections: dict[str, dict[str, dict[str, Any]]]) -> None:
     folder = weights_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    clean = {name: {k: v for k, v in r.items() if k != "path"} for name, r in records.items()}
+    clean = {section: {key: {k: v for k, v in r.items() if k != "path"} for key, r in records.items()}
+             for section, records in sections.items()}
     fd, tmp = tempfile.mkstemp(prefix="index.", suffix=".tmp", dir=folder)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"version": 1, "weights": clean}, handle, indent=2, sort_keys=True)
+        json.dump({"version": 1, **clean}, handle, indent=2, sort_keys=True)
     os.replace(tmp, _index_path())
+
+
+def _record(section: str, key: str, record: dict[str, Any]) -> None:
+    """Add or replace one record of the index (under a lock: other processes may write too)."""
+    with file_lock(weights_dir() / ".index.lock"):
+        sections = _read_index()
+        sections[section][key] = record
+        _write_index(sections)
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
@@ -173,17 +207,20 @@ def guess_variant(filename: str) -> str | None:
     return None
 
 
+def _manual_steps(entry: ZooEntry) -> str:
+    return (f"download {entry.checkpoint} from {entry.url} , then run "
+            f"`aotvideo weights add {entry.checkpoint}` once, or pass --weights FILE")
+
+
 def no_weights_message(model: str) -> str:
     """The one message shown when a variant has no weights."""
     entry = ZOO.get(model)
     if entry is None or entry.url is None:
         where = f"'{model}' has no published checkpoint; pick another --model or pass --weights FILE"
         return f"no weights for model {where}"
-    return (
-        f"no weights installed for model '{model}' (aotvideo ships its own weights only for 'deaott'). "
-        f"Download {entry.checkpoint} from {entry.url} , then run "
-        f"`aotvideo weights add {entry.checkpoint}` once, or pass --weights FILE"
-    )
+    steps = _manual_steps(entry)
+    return (f"no weights installed for model '{model}' (aotvideo ships its own weights only for "
+            f"'deaott'). {steps[0].upper()}{steps[1:]}")
 
 
 def packaged_weights(model: str) -> Path | None:
@@ -201,24 +238,199 @@ def packaged_weights(model: str) -> Path | None:
     return path
 
 
-def resolve_weights(model: str, weights: str | os.PathLike[str] | None) -> Path:
-    """The checkpoint to load for ``model``: ``weights`` when given, else the one installed with
-    ``aotvideo weights add``, else the one shipped in the package.
+def verified_path(model: str, record: dict[str, Any]) -> Path:
+    """The file of an installed ``record`` of ``model``, after checking it against the SHA-256
+    recorded when it was installed. Raises :class:`~aotvideo.errors.WeightsError` when it differs."""
+    path = Path(record["path"])
+    digest = sha256_of(path)
+    recorded = str(record.get("sha256", ""))
+    if digest == recorded:
+        return path
+    if record.get("url"):
+        again = f"download it again with `aotvideo weights download {model} --force`"
+    else:
+        again = "install it again with `aotvideo weights add FILE`"
+    raise WeightsError(
+        f"the installed checkpoint of model '{model}' ({path}) is damaged or was changed: its sha256 "
+        f"is {digest[:16]}..., not the {recorded[:16] or '(none)'}... recorded when it was installed; "
+        f"{again}")
 
-    Raises :class:`~aotvideo.errors.WeightsError` with :func:`no_weights_message` when none.
+
+def resolve_weights(model: str, weights: str | os.PathLike[str] | None = None, *,
+                    auto_download: bool = True, progress: ProgressCallback | None = None,
+                    settings: DownloadSettings | None = None) -> Path:
+    """The checkpoint to load for ``model``.
+
+    In this order: ``weights`` when given (a file, or an http(s) URL: :func:`download_url`); the
+    checkpoint installed in the cache (its SHA-256 checked, :func:`verified_path`); the one shipped
+    in the package; the model zoo's, downloaded now (:func:`download_variant`) unless
+    ``auto_download`` is false. ``progress`` and ``settings`` go to the download.
+
+    Raises :class:`~aotvideo.errors.WeightsError` (:class:`~aotvideo.errors.DownloadError` when a
+    download fails or downloads are off: the message says how to install the file by hand).
     """
     if weights is not None:
-        path = Path(weights).expanduser()
+        text = os.fspath(weights)
+        if is_url(text):
+            return download_url(text, model, progress=progress, settings=settings)
+        path = Path(text).expanduser()
         if not path.is_file():
             raise WeightsError(f"weights file not found: {path}")
         return path
     record = installed().get(model)
     if record is not None:
-        return Path(record["path"])
+        return verified_path(model, record)
     shipped = packaged_weights(model)
     if shipped is not None:
         return shipped
-    raise WeightsError(no_weights_message(model))
+    entry = ZOO.get(model)
+    if not auto_download or entry is None or entry.url is None:
+        raise WeightsError(no_weights_message(model))
+    record, _ = download_variant(model, progress=progress, settings=settings)
+    return Path(record["path"])
+
+
+# -- downloads -------------------------------------------------------------------------------------
+
+
+def _url_key(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+def _partial_path(url: str) -> Path:
+    """Where the download of ``url`` collects its data until it is complete and checked."""
+    return weights_dir() / "partial" / f"{_url_key(url)}.part"
+
+
+def _url_file_name(url: str) -> str:
+    """A safe file name for a checkpoint downloaded from ``url``."""
+    base = Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", base).strip("._") or "weights.pth"
+    return f"{_url_key(url)}-{base[:80]}"
+
+
+def _check_fits(path: Path, model: str) -> None:
+    """Raise :class:`~aotvideo.errors.WeightsError` unless ``path`` loads strictly into ``model``
+    (read with ``torch.load(weights_only=True)``)."""
+    from .models import build_model, load_weights
+    from .models.weights import read_checkpoint
+
+    state, _ = read_checkpoint(path)
+    load_weights(build_model(model), state)
+
+
+def _adopt(part: Path, target: Path, model: str, origin: dict[str, str]) -> dict[str, Any]:
+    """Check the finished download ``part`` against ``model`` and rename it to ``target``;
+    returns its index record. A file that does not fit is removed."""
+    try:
+        _check_fits(part, model)
+    except WeightsError as exc:
+        discard_partial(part)
+        raise WeightsError(f"the file downloaded from {origin['url']} is not a checkpoint of "
+                           f"model '{model}': {exc}") from exc
+    digest = sha256_of(part)
+    size = part.stat().st_size
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(part, target)
+    discard_partial(part)  # the note beside it
+    return {
+        "file": target.relative_to(weights_dir()).as_posix(),
+        "sha256": digest,
+        "size": size,
+        "model": model,
+        **origin,
+        "added": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _fetch_and_adopt(url: str, target: Path, model: str, origin: dict[str, str], *, label: str,
+                     settings: DownloadSettings, progress: ProgressCallback | None,
+                     by_hand: str) -> dict[str, Any]:
+    """Download ``url``, check it, move it to ``target``: the record, path included."""
+    part = _partial_path(url)
+    try:
+        with file_lock(part.with_suffix(".lock")):
+            try:
+                fetch(url, part, label=label, settings=settings, progress=progress)
+            except DownloadError as exc:
+                raise DownloadError(f"cannot download {label}: {exc}. {by_hand}") from exc
+            if progress is not None:
+                progress(DownloadProgress(label, url, "check",
+                                          message=f"checking that it loads into {model}"))
+            record = _adopt(part, target, model, origin)
+    except OSError as exc:
+        raise DownloadError(f"cannot save the download into {weights_dir()}: {exc.strerror or exc}") from exc
+    if progress is not None:
+        progress(DownloadProgress(label, url, "done", done=record["size"], total=record["size"],
+                                  message=f"saved {target} (sha256 {record['sha256']})"))
+    return dict(record, path=str(target))
+
+
+def download_variant(name: str, *, force: bool = False, progress: ProgressCallback | None = None,
+                     settings: DownloadSettings | None = None) -> tuple[dict[str, Any], bool]:
+    """Download the model zoo's checkpoint of variant ``name`` into the cache and install it.
+
+    The file is fetched from Google Drive (:func:`aotvideo.download.fetch`: confirmation pages,
+    resume), must load strictly into the variant, and its SHA-256 is recorded. An intact
+    installed checkpoint is kept unless ``force``. Returns ``(record, downloaded)``.
+
+    Raises :class:`~aotvideo.errors.DownloadError` when it cannot be downloaded (the message
+    gives the manual steps), :class:`~aotvideo.errors.WeightsError` when the variant has no
+    published checkpoint or the file does not fit it.
+    """
+    entry = ZOO.get(name)
+    if entry is None:
+        raise WeightsError(f"unknown model {name!r}; choose one of: {', '.join(ZOO)}")
+    if entry.url is None or entry.checkpoint is None:
+        raise WeightsError(no_weights_message(name))
+    record = installed().get(name)
+    if record is not None and not force:
+        try:
+            return dict(record, path=str(verified_path(name, record))), False
+        except WeightsError:
+            pass  # damaged: download it again
+    settings = settings or DownloadSettings.from_env()
+    by_hand = f"By hand: {_manual_steps(entry)}"
+    if settings.offline:
+        raise DownloadError(f"no weights installed for model '{name}', and downloads are off "
+                            f"(AOTVIDEO_OFFLINE=1). {by_hand}")
+    record = _fetch_and_adopt(
+        entry.url, weights_dir() / f"{name}.pth", name,
+        {"source": entry.checkpoint, "url": entry.url},
+        label=f"{entry.checkpoint} (model '{name}')", settings=settings, progress=progress,
+        by_hand=by_hand)
+    _record("weights", name, record)
+    return record, True
+
+
+def download_url(url: str, model: str, *, progress: ProgressCallback | None = None,
+                 settings: DownloadSettings | None = None) -> Path:
+    """The checkpoint at an http(s) ``url``, downloaded into the cache on first use.
+
+    The first download must load strictly into ``model``; its SHA-256 is recorded, and checked
+    on every later use (a file that changed raises :class:`~aotvideo.errors.WeightsError`).
+    Raises :class:`~aotvideo.errors.DownloadError` when it cannot be downloaded.
+    """
+    record = _read_index()["urls"].get(url)
+    if record is not None and (weights_dir() / str(record.get("file", ""))).is_file():
+        path = weights_dir() / record["file"]
+        digest = sha256_of(path)
+        if digest != record.get("sha256"):
+            raise WeightsError(
+                f"the download of {url} cached at {path} is damaged or was changed: its sha256 is "
+                f"{digest[:16]}..., not the {str(record.get('sha256'))[:16]}... recorded when it was "
+                "downloaded; delete that file to download it again")
+        return path
+    settings = settings or DownloadSettings.from_env()
+    by_hand = "Download it yourself and pass --weights FILE"
+    if settings.offline:
+        raise DownloadError(f"--weights {url} is not downloaded yet, and downloads are off "
+                            f"(AOTVIDEO_OFFLINE=1). {by_hand}")
+    record = _fetch_and_adopt(
+        url, weights_dir() / "urls" / _url_file_name(url), model, {"source": url, "url": url},
+        label=f"--weights {url}", settings=settings, progress=progress, by_hand=by_hand)
+    _record("urls", url, record)
+    return Path(record["path"])
 
 
 def load_model(model: str = DEFAULT_MODEL,
@@ -285,9 +497,7 @@ def install(path: str | os.PathLike[str], model: str | None = None) -> tuple[str
             "source": source.name,
             "added": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        records = installed()
-        records[name] = record
-        _write_index(records)
+        _record("weights", name, record)
     except OSError as exc:
         raise WeightsError(f"cannot install into {folder}: {exc.strerror or exc}") from exc
     return name, dict(record, path=str(target))

@@ -1,6 +1,8 @@
 """Shared fixtures: the reference data folder, small models with defined weights, small clips."""
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,36 @@ from aotvideo.models.synthetic import synthetic_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO.parent / "shared" / "reference"
+
+# Tests never reach the internet: a model-zoo variant without weights would otherwise download
+# itself from Google Drive. Download tests turn this off and use a local server.
+os.environ["AOTVIDEO_OFFLINE"] = "1"
+
+#: ``CI`` set (and not 0/false/no) in the environment: ``.ci/run`` exports ``CI=1``. There the
+#: tools ``.ci/run`` installs must be present, so tests needing them fail instead of skipping.
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_command(name: str, purpose: str) -> str:
+    """The path of the command-line tool ``name`` that a test needs for ``purpose``.
+
+    Missing, the test skips and says why -- except under CI (``IN_CI``), where ``.ci/run``
+    installs the tool, so its absence is a failure of the environment, not a reason to skip.
+    """
+    path = shutil.which(name)
+    if path is None:
+        reason = f"the {name} command is not installed; it is needed {purpose}"
+        if IN_CI:
+            pytest.fail(f"{reason}. CI is set, and .ci/run installs {name}: it must not be missing",
+                        pytrace=False)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    """The ``ffmpeg`` command (see :func:`require_command`: skips without it, fails under CI)."""
+    return require_command("ffmpeg", "by the tests that run the ffmpeg command line")
 
 
 @pytest.fixture(scope="session")

@@ -41,8 +41,8 @@ def test_packaged_weights_are_found_and_verified(tmp_path, monkeypatch):
 
 
 def test_default_model_tracks_the_sample_clip(tmp_path, monkeypatch):
-    """What the model card states: the packaged model keeps all three shapes through the clip,
-    with its one weakness where the triangle crosses the square in the last frames."""
+    """What the model card states: the packaged model (trained on real footage) keeps the square
+    and most of the circle of the synthetic sample clip, and loses the triangle."""
     monkeypatch.setenv("AOTVIDEO_CACHE", str(tmp_path / "empty-cache"))
     frames, mask, truth = _sample()
     tracker = aotvideo.Tracker(aotvideo.load_model(), device="cpu")
@@ -53,10 +53,11 @@ def test_default_model_tracks_the_sample_clip(tmp_path, monkeypatch):
         ious.append([((labels == obj) & (truth[index] == obj)).sum()
                      / ((labels == obj) | (truth[index] == obj)).sum() for obj in (1, 2, 3)])
     ious = np.array(ious)
-    # measured for deaott_synthetic_v2: frames 1-55 every IoU >= 0.79 (means 0.97 / 0.92 /
-    # 0.88); whole clip means 0.96 / 0.90 / 0.81 (circle / square / triangle)
-    assert ious[:55].min() > 0.7, ious[:55].min(axis=0)
-    assert (ious.mean(axis=0) > 0.7).all(), ious.mean(axis=0)
+    # measured for deaott_real_v3: whole-clip mean IoU 0.573 / 0.861 / 0.076 (circle / square /
+    # triangle); the square never drops below 0.80 in frames 1-55
+    circle, square, _ = ious.mean(axis=0)
+    assert square > 0.8 and circle > 0.5, ious.mean(axis=0)
+    assert ious[:55, 1].min() > 0.75, ious[:55].min(axis=0)
 
 
 def test_quick_start_command_runs_without_weights_options(tmp_path):
@@ -69,3 +70,30 @@ def test_quick_start_command_runs_without_weights_options(tmp_path):
     assert result.returncode == 0, result.stderr.decode()
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 72
+
+
+DAVIS16 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "davis2016-train"
+# J of the packaged model on two real videos of the project's held-out list (held out of the runs
+# that chose its recipe; the shipped weights trained on all 30 videos at the end), tracked at the
+# weights' preferred input size and scored like DAVIS 2016 (first and last frames not scored);
+# bounds are the measured value minus a margin (measured values in the model card).
+REAL_FOOTAGE_J = {"dog-agility": 0.80, "horsejump-low": 0.77}  # measured: 0.861, 0.830
+
+
+@pytest.mark.parametrize("sequence", sorted(REAL_FOOTAGE_J))
+def test_default_model_tracks_real_footage(sequence, tmp_path, monkeypatch):
+    """A worse model can never be packaged by accident: real footage keeps its J."""
+    if not (DAVIS16 / "JPEGImages" / "480p" / sequence).is_dir():
+        pytest.skip(f"real footage not available: {DAVIS16} (the shared DAVIS 2016 train "
+                    "folder beside the project) is missing")
+    from aotvideo.evaluation.datasets import DavisDataset
+    from aotvideo.evaluation.runner import ModelSpec, run_benchmark
+    from aotvideo.evaluation.scoring import score_davis
+
+    monkeypatch.setenv("AOTVIDEO_CACHE", str(tmp_path / "empty-cache"))
+    dataset = DavisDataset(DAVIS16, 2016, "train", "480p")
+    spec = ModelSpec("deaott", str(zoo.resolve_weights("deaott", None)))
+    run_benchmark(dataset, tmp_path / "out", spec, sequences=[sequence])
+    report = score_davis(dataset, tmp_path / "out", sequences=[sequence], workers=1)
+    j_mean = report.global_results()["J-Mean"]
+    assert j_mean > REAL_FOOTAGE_J[sequence], f"{sequence}: J {j_mean:.3f}"

@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "plugins" / "gstreamer" / "README.md"
 WIDTH, HEIGHT, COUNT, FPS = 96, 64, 6, 24
 AOTVIDEO = [sys.executable, "-m", "aotvideo"]
-FFMPEG = shutil.which("ffmpeg")
 
 
 # -- the README ----------------------------------------------------------------------------------
@@ -212,9 +211,8 @@ def test_editor_recipe_output_keeps_its_alpha_or_matte(recipe: str, media, weigh
         assert "audio" in decode(target)[1], f"{target.name} lost the audio"
 
 
-@pytest.mark.skipif(FFMPEG is None, reason="the ffmpeg command line is not installed")
 @pytest.mark.parametrize("index", range(2))
-def test_ffmpeg_pipe_recipe_as_written(index: int, media, weights, expected, env, workdir: Path) -> None:
+def test_ffmpeg_pipe_recipe_as_written(index: int, ffmpeg, media, weights, expected, env, workdir: Path) -> None:
     command = pipe_recipes()[index]
     folder = workdir / f"pipe{index}"
     folder.mkdir()
@@ -309,9 +307,8 @@ def gst_expected(gst_env: dict[str, str], media: dict[str, Path], weights: Path,
     return labels
 
 
-@pytest.mark.skipif(FFMPEG is None, reason="the ffmpeg command line is not installed")
 @pytest.mark.parametrize("index", range(5))
-def test_gstreamer_recipe_as_written(index: int, gst_env, media, gst_expected, workdir: Path) -> None:
+def test_gstreamer_recipe_as_written(index: int, ffmpeg, gst_env, media, gst_expected, workdir: Path) -> None:
     command = gst_recipes()[index]
     folder = workdir / f"gst{index}"
     folder.mkdir()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -84,6 +84,10 @@ def eval_group() -> None:
               help="Processes, each with its own model (default: one per GPU, else 1).")
 @click.option("--gpus", default=None, help="CUDA device indices for the workers, e.g. 0,1,2,3.")
 @click.option("--device", default=None, help="Device when --gpus is not given (cpu, cuda:0...).")
+@click.option("--ray", "ray_address", default=None, metavar="auto|local|ADDRESS",
+              help="Spread the sequences over a Ray cluster (aotvideo batch's executor): auto = "
+                   "the cluster of `ray start`, or its address; --workers = actors. The root and "
+                   "output must be on storage every node sees. Needs pip install 'aotvideo[ray]'.")
 @click.option("--zip/--no-zip", "make_zip", default=None,
               help="Pack the predictions into <output>/submission.zip (default: for YouTube-VOS).")
 @click.option("--score/--no-score", default=False,
@@ -94,8 +98,8 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
                 weights: str | None, amp: bool, flip: bool, scales: str,
                 max_long_term: int | None, max_short_edge: int | None, resolution: str,
                 all_frames: bool | None, sequences: str | None, workers: int | None,
-                gpus: str | None, device: str | None, make_zip: bool | None, score: bool,
-                score_workers: int) -> None:
+                gpus: str | None, device: str | None, ray_address: str | None,
+                make_zip: bool | None, score: bool, score_workers: int) -> None:
     """Run a model over a benchmark split and write palette-PNG predictions.
 
     Without --model and --weights this is the packaged default model, exactly as
@@ -106,6 +110,7 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
     from aotvideo.evaluation.runner import ModelSpec, run_benchmark
 
     devices = _parse_gpus(gpus) or [device]
+    actors = workers  # --ray: None lets the cluster's resources decide
     if workers is None:
         workers = len(devices) if gpus else 1
     model = model or zoo.DEFAULT_MODEL
@@ -128,8 +133,10 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
         if score and not isinstance(bench, DavisDataset):
             raise click.UsageError("--score needs a DAVIS benchmark (YouTube-VOS is scored by "
                                    "its server)")
+        executor = _ray_executor(ray_address, actors, device) if ray_address else None
         result = run_benchmark(bench, output, spec, sequences=_names(sequences), devices=devices,
-                               workers=workers, make_zip=make_zip, on_sequence=report)
+                               workers=workers, make_zip=make_zip, on_sequence=report,
+                               executor=executor)
     except AotVideoError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"{len(result.sequences)} sequences, {result.total_frames} frames: "
@@ -139,6 +146,15 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
         click.echo(f"submission: {result.zip_path}")
     if score and isinstance(bench, DavisDataset):
         _score_and_print(bench, output, _names(sequences), score_workers or None)
+
+
+def _ray_executor(address: str, workers: int | None, device: str | None) -> Any:
+    """The batch's Ray executor for ``--ray`` (GPUs per actor: none for --device cpu)."""
+    from aotvideo.batch.ray_executor import RayExecutor, import_ray
+
+    import_ray()  # ExecutorError with the install hint
+    gpus = 0.0 if device is not None and device.startswith("cpu") else "auto"
+    return RayExecutor(address, workers=workers, gpus_per_worker=gpus)
 
 
 def _score_and_print(dataset: DavisDataset, results: Path, sequences: list[str] | None,

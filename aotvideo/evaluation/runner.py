@@ -300,6 +300,7 @@ def run_benchmark(
     workers: int = 1,
     make_zip: bool | None = None,
     on_sequence: Callable[[SequenceTiming], None] | None = None,
+    executor: Any = None,
 ) -> RunReport:
     """Run ``spec`` over ``benchmark`` and write the predictions under ``output_dir``.
 
@@ -312,6 +313,9 @@ def run_benchmark(
         workers: processes; 1 runs in this process.
         make_zip: pack a submission zip (default: for YouTube-VOS).
         on_sequence: called with each sequence's timing as it finishes.
+        executor: an :class:`aotvideo.batch.Executor` (e.g. ``RayExecutor("auto")``) to spread
+            the sequences over (``workers`` is then the executor's; ``devices[0]`` is each
+            worker's device); a failed sequence is tried once more.
 
     Returns:
         The timings; ``timing-<split>.csv`` and ``run-<split>.json`` are written to ``output_dir``
@@ -329,7 +333,14 @@ def run_benchmark(
     workers = max(1, min(workers, len(jobs))) if jobs else 1
 
     timings: dict[str, SequenceTiming] = {}
-    if workers == 1:
+    if executor is not None:
+        from aotvideo.batch.benchmark import run_sequence_jobs
+
+        order = sorted(jobs, key=lambda j: -len(j.sequence.frame_paths))
+        for timing in run_sequence_jobs(order, spec, executor, device=devices[0],
+                                        on_sequence=on_sequence):
+            timings[timing.sequence] = timing
+    elif workers == 1:
         tracker = spec.build_tracker(devices[0])
         label = _device_label(tracker, devices[0])
         for job in jobs:

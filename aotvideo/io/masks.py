@@ -29,6 +29,22 @@ __all__ = [
 
 #: Grayscale masks with more distinct levels than this are taken as one anti-aliased object.
 _MAX_GRAY_LEVELS = 32
+#: Alpha below this is transparent (background); at or above it a pixel is painted.
+_ALPHA_CUT = 128
+#: A colour whose pixels nearly all touch another colour is a thin line or an edge.
+_THIN_SHARE = 0.9
+#: This many thin colours near the flat ones (blends, near-duplicates) mean anti-aliased edges.
+_MIN_EDGE_COLOURS = 3
+#: How far (RGB distance) an edge colour may lie from the line between two flat colours: this
+#: much, or this share of the line's length (resampling filters overshoot near edges).
+_BLEND_TOLERANCE = 12.0
+_BLEND_SHARE = 0.15
+#: Below this share of pixels in flat colours, a picture with hundreds of colours is a photo.
+_MIN_FLAT_SHARE = 0.5
+#: Fix for the messages below: how to paint without anti-aliasing in GIMP and Krita.
+_HOW_TO_PAINT = ("paint each object in one flat colour (GIMP: the Pencil tool, and untick "
+                 "Antialiasing on the selection and fill tools; Krita: a pixel-art brush, and "
+                 "anti-aliasing off on selections and fills) and export again")
 
 
 def davis_palette() -> np.ndarray:
@@ -78,7 +94,7 @@ def _gray_labels(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     that is an anti-aliased or soft single-object mask: it is cut at half its maximum.
     """
     if alpha is not None:
-        gray = np.where(alpha > 0, gray, 0)
+        gray = np.where(alpha >= _ALPHA_CUT, gray, 0)
     levels = np.unique(gray)
     nonzero = levels[levels != 0]
     if nonzero.size == 0:
@@ -90,32 +106,31 @@ def _gray_labels(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     return (gray.astype(np.int64) * 2 > int(nonzero.max())).astype(np.int64)
 
 
-def _colour_labels(rgb: np.ndarray, alpha: np.ndarray | None, path: Path) -> np.ndarray:
-    """Object ids from an RGB colour picture: black (or transparent) is background.
+def _pack(rgb: np.ndarray) -> np.ndarray:
+    return (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
 
-    A colour of the DAVIS palette gets that palette's id, so a palette mask that was saved as RGB
-    keeps its ids; any other colour gets the next free id, in ascending order of its RGB value.
-    """
-    packed = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
-    if alpha is not None:
-        packed = np.where(alpha > 0, packed, 0)
-    colours, inverse = np.unique(packed, return_inverse=True)
-    if colours.size > 256:
-        raise MaskError(
-            f"mask {path}: {colours.size} different colours; a colour mask must use one flat colour "
-            "per object (save it without anti-aliasing, or use a palette or grayscale PNG)"
-        )
-    palette_packed = (
-        (_PALETTE[:, 0].astype(np.int64) << 16) | (_PALETTE[:, 1].astype(np.int64) << 8) | _PALETTE[:, 2]
-    )
-    lookup = {int(c): i for i, c in enumerate(palette_packed)}
+
+def _unpack(packed: np.ndarray) -> np.ndarray:
+    return np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=-1).astype(np.float64)
+
+
+def _hex(colour: int) -> str:
+    return f"#{int(colour):06x}"
+
+
+_PALETTE_IDS = {int(c): i for i, c in enumerate(_pack(_PALETTE))}
+
+
+def _assign_ids(colours: np.ndarray) -> np.ndarray:
+    """An object id per packed colour (0 stays 0): a colour of the DAVIS palette gets that
+    palette's id, any other colour the next free id, in ascending order of its RGB value."""
     ids = np.zeros(colours.size, dtype=np.int64)
     used = {0}
     unknown = []
     for position, colour in enumerate(colours.tolist()):
         if colour == 0:
             continue
-        known = lookup.get(colour)
+        known = _PALETTE_IDS.get(colour)
         if known is not None and known not in used:
             ids[position] = known
             used.add(known)
@@ -127,10 +142,121 @@ def _colour_labels(rgb: np.ndarray, alpha: np.ndarray | None, path: Path) -> np.
             next_id += 1
         ids[position] = next_id
         used.add(next_id)
-    return ids[inverse.reshape(packed.shape)]
+    return ids
 
 
-def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+def _edge_share(index_map: np.ndarray, count: int) -> np.ndarray:
+    """Per colour, the share of its pixels that touch (4-neighbours) a pixel of another colour."""
+    edge = np.zeros(index_map.shape, dtype=bool)
+    across = index_map[:, 1:] != index_map[:, :-1]
+    edge[:, 1:] |= across
+    edge[:, :-1] |= across
+    down = index_map[1:] != index_map[:-1]
+    edge[1:] |= down
+    edge[:-1] |= down
+    on_edge = np.bincount(index_map[edge], minlength=count)
+    return on_edge / np.maximum(np.bincount(index_map.ravel(), minlength=count), 1)
+
+
+def _near_segments(points: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which ``points`` (N x 3) lie within the tolerance of a segment between two ``ends``."""
+    first, second = np.triu_indices(len(ends), k=1)
+    start, step = ends[first], ends[second] - ends[first]
+    length = np.maximum((step * step).sum(axis=-1), 1e-9)
+    offset = points[:, None, :] - start[None]
+    t = np.clip((offset * step[None]).sum(axis=-1) / length[None], 0.0, 1.0)
+    distance = np.linalg.norm(offset - t[..., None] * step[None], axis=-1)
+    tolerance = np.maximum(_BLEND_TOLERANCE, _BLEND_SHARE * np.sqrt(length))
+    return (distance <= tolerance[None]).any(axis=1)
+
+
+def _edge_colours(colours: np.ndarray, thin: np.ndarray) -> np.ndarray:
+    """The colours that are anti-aliasing's edges: thin, and blends or near-duplicates of the
+    flat colours (and black)."""
+    flat = ~thin | (colours == 0)
+    candidates = thin & (colours != 0)
+    found = np.zeros(colours.size, dtype=bool)
+    if not candidates.any() or not 2 <= flat.sum() <= 64:
+        return found
+    found[candidates] = _near_segments(_unpack(colours[candidates]), _unpack(colours[flat]))
+    return found
+
+
+def _snap_edges(colours: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``colours`` with each edge colour replaced by the nearest other colour (or black)."""
+    flat = np.unique(np.append(colours[~edges], 0))
+    distance = np.linalg.norm(_unpack(colours[edges])[:, None, :] - _unpack(flat)[None], axis=-1)
+    snapped = colours.copy()
+    snapped[edges] = flat[np.argmin(distance, axis=1)]
+    return snapped
+
+
+def _flat_list(colours: np.ndarray, edges: np.ndarray, shown: int = 8) -> str:
+    """``#rrggbb is ID, ...`` for the colours that are not edges (the first ``shown``)."""
+    kept = np.where(edges, 0, colours)
+    pairs = [f"{_hex(c)} is {i}" for c, i in zip(kept.tolist(), _assign_ids(kept).tolist(), strict=True) if c]
+    more = f", ... ({len(pairs)} in all)" if len(pairs) > shown else ""
+    return ", ".join(pairs[:shown]) + more
+
+
+def _picture_error(path: Path, colours: int, flat_share: float) -> MaskError:
+    if flat_share < _MIN_FLAT_SHARE:
+        return MaskError(
+            f"mask {path} looks like a picture, not a mask: {colours} different colours, most of "
+            "them in no flat area. The video frame was exported with the paint (the image was "
+            "flattened, or the frame layer was visible): hide or delete the frame layer and export "
+            "only the painted layer, as PNG with its transparency (or on black)")
+    return MaskError(f"mask {path}: {colours} different colours, but a colour mask has one flat colour "
+                     f"per object: it was painted with soft (anti-aliased) edges; turn anti-aliasing "
+                     f"off: {_HOW_TO_PAINT}")
+
+
+def _background_error(path: Path, names: list[str], counts: np.ndarray) -> MaskError:
+    """No background in a mask: ``names`` of its values (colours, levels) and their counts."""
+    top = int(np.argmax(counts))
+    share = 100.0 * counts[top] / max(int(counts.sum()), 1)
+    return MaskError(
+        f"mask {path} has no background: no pixel is black or transparent (its commonest value, "
+        f"{names[top]}, covers {share:.0f}%). The painted layer was flattened (onto a background "
+        "colour) or exported without its transparency: export it again as PNG with alpha, or "
+        "fill the background with black")
+
+
+def _colour_labels(rgb: np.ndarray, alpha: np.ndarray | None, path: Path,
+                   objects: Iterable[int] | None) -> np.ndarray:
+    """Object ids from an RGB colour picture: black (or transparent) is background.
+
+    A colour of the DAVIS palette gets that palette's id, so a palette mask that was saved as RGB
+    keeps its ids; any other colour gets the next free id, in ascending order of its RGB value.
+    A photo, anti-aliased edges and a missing background are errors that say what to do; with
+    ``objects`` (``--objects``) the colours of anti-aliased edges join the nearest flat colour.
+    """
+    packed = _pack(rgb)
+    if alpha is not None:
+        packed = np.where(alpha >= _ALPHA_CUT, packed, 0)
+    colours, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
+    index_map = inverse.reshape(packed.shape)
+    thin = _edge_share(index_map, colours.size) >= _THIN_SHARE
+    if colours.size > 256:
+        flat_share = float(counts[~thin].sum()) / max(packed.size, 1)
+        raise _picture_error(path, int(colours.size), flat_share)
+    if colours[0] != 0:
+        raise _background_error(path, [_hex(c) for c in colours.tolist()], counts)
+    edges = _edge_colours(colours, thin)
+    if edges.sum() >= _MIN_EDGE_COLOURS:
+        if objects is None:
+            raise MaskError(
+                f"mask {path}: {int(edges.sum())} of its {colours.size} colours are thin blends along "
+                f"the edges of the flat ones: it was painted with anti-aliasing (soft edges). Turn "
+                f"anti-aliasing off: {_HOW_TO_PAINT}. Or use --objects with the ids of the flat "
+                f"colours, and each edge colour joins the nearest flat colour or the background: "
+                f"{_flat_list(colours, edges)}")
+        colours = _snap_edges(colours, edges)
+    distinct, position = np.unique(colours, return_inverse=True)
+    return _assign_ids(distinct)[position][index_map]
+
+
+def read_mask(path: str | os.PathLike[str], *, objects: Iterable[int] | None = None) -> np.ndarray:
     """Read an object mask image as an H x W int64 label map (0 = background).
 
     * palette PNG (DAVIS / YouTube-VOS): the palette index of each pixel is its object id;
@@ -140,7 +266,13 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
       palette colours keep their palette ids. An image whose pixels are all gray is read as
       grayscale.
 
-    Raises :class:`aotvideo.errors.MaskError` when the file cannot be read.
+    Alpha below half is transparent (background), in every kind. Raises
+    :class:`aotvideo.errors.MaskError` when the file cannot be read, and with a message that says
+    how to fix it for what image editors get wrong: a colour mask painted with anti-aliasing
+    (thin blends along the edges), a photo (the frame exported with the paint), no background
+    (flattened onto a colour). ``objects`` are the ids the caller keeps (``--objects``): then
+    each edge colour of an anti-aliased mask joins the nearest flat colour (or the background)
+    instead of an error.
     """
     path = Path(path)
     frame = _decode_image(path)
@@ -148,8 +280,10 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     name = fmt.name
     try:
         if fmt.has_palette:
-            indices, _ = frame.to_ndarray()
-            return np.asarray(indices, dtype=np.int64)
+            indices, palette = frame.to_ndarray()
+            labels = np.asarray(indices, dtype=np.int64)
+            clear = np.asarray(palette)[:, 0] < _ALPHA_CUT  # rows are A, R, G, B
+            return np.where(clear[labels], 0, labels) if clear.any() else labels
         if not fmt.is_rgb and len(fmt.components) <= 2 and not name.startswith(("yuv", "nv")):
             # gray, gray16, monob/monow, ya8, ya16
             deep = max(c.bits for c in fmt.components) > 8
@@ -157,15 +291,23 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
             alpha = None
             if len(fmt.components) == 2:
                 alpha = frame.to_ndarray(format="rgba")[..., 3]
-            return _gray_labels(gray, alpha)
+            return _no_background_check(_gray_labels(gray, alpha), path)
         rgba = frame.to_ndarray(format="rgba")
     except (av.FFmpegError, ValueError) as exc:
         raise MaskError(f"mask {path}: unsupported pixel format {name} ({exc})") from exc
     rgb = rgba[..., :3]
     alpha = rgba[..., 3] if len(fmt.components) == 4 else None
     if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
-        return _gray_labels(rgb[..., 0], alpha)
-    return _colour_labels(rgb, alpha, path)
+        return _no_background_check(_gray_labels(rgb[..., 0], alpha), path)
+    return _colour_labels(rgb, alpha, path, objects)
+
+
+def _no_background_check(labels: np.ndarray, path: Path) -> np.ndarray:
+    """``labels`` of a grayscale mask, unless no pixel of it is background."""
+    if labels.size and labels.min() > 0:
+        values, counts = np.unique(labels, return_counts=True)
+        raise _background_error(path, [f"gray level {v}" for v in values.tolist()], counts)
+    return labels
 
 
 def mask_ids(labels: np.ndarray) -> tuple[int, ...]:

@@ -45,7 +45,8 @@ def test_palette_png_round_trip(tmp_path: Path) -> None:
 
 
 def test_palette_png_is_a_davis_style_png_for_pillow(tmp_path: Path) -> None:
-    image_module = pytest.importorskip("PIL.Image")
+    image_module = pytest.importorskip(
+        "PIL.Image", reason="Pillow is not installed: this test reads the PNG back with Pillow")
     labels = _labels()
     write_palette_png(tmp_path / "m.png", labels)
     image = image_module.open(tmp_path / "m.png")
