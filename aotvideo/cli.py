@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import click
 
 from . import zoo
+from .cli_progress import RedrawnLine, bar
 from .errors import (AotVideoError, FormatError, InputDecodeError, InputError, MaskError,
                      OutputError, WeightsError)
 
@@ -113,13 +114,12 @@ def _parse_scales(text: str) -> tuple[float, ...]:
     return scales
 
 
-class _ProgressPrinter:
+class _ProgressPrinter(RedrawnLine):
     """Draws progress on standard error: a redrawn bar on a terminal, or plain lines."""
 
     def __init__(self, style: str) -> None:
         self.style = style
         self._last = 0.0
-        self._drawn = False
 
     def __call__(self, progress: Any) -> None:
         now = time.monotonic()
@@ -136,21 +136,12 @@ class _ProgressPrinter:
         self._last = now
         eta = f" ETA {_clock(progress.eta)}" if progress.eta is not None else ""
         if progress.total:
-            share = min(1.0, progress.frames / progress.total)
-            bar = "#" * int(share * 30) + "-" * (30 - int(share * 30))
-            text = f"\r[{bar}] {progress.frames}/{progress.total} {progress.fps:5.1f} fps{eta} "
+            share = progress.frames / progress.total
+            text = (f"\r{bar(share, 30)} {progress.frames}/{progress.total} "
+                    f"{progress.fps:5.1f} fps{eta} ")
         else:
             text = f"\r{progress.frames} frames {progress.fps:5.1f} fps {_clock(progress.elapsed)} "
-        sys.stderr.write(text)
-        sys.stderr.flush()
-        self._drawn = True
-
-    def finish(self) -> None:
-        """End the redrawn line."""
-        if self._drawn:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self._drawn = False
+        self.draw(text)
 
 
 def _clock(seconds: float | None) -> str:

@@ -11,6 +11,7 @@ import time
 import click
 
 from . import zoo
+from .cli_progress import RedrawnLine, bar
 from .download import DownloadProgress, DownloadSettings
 from .errors import WeightsError
 
@@ -33,7 +34,7 @@ def download_style(progress_style: str, quiet: bool, *, plain: str = "none") -> 
     return progress_style
 
 
-class DownloadPrinter:
+class DownloadPrinter(RedrawnLine):
     """Shows a download on standard error.
 
     Styles: ``bar`` (a redrawn bar, for terminals), ``lines`` (a line every 10 %), ``none`` (no
@@ -43,7 +44,6 @@ class DownloadPrinter:
 
     def __init__(self, style: str) -> None:
         self.style = style
-        self._drawn = False
         self._last = 0.0
         self._started = time.monotonic()
         self._next_tenth = 1
@@ -86,21 +86,11 @@ class DownloadPrinter:
         speed = f"{(progress.done - progress.resumed_from) / elapsed / _MIB:5.1f} MiB/s"
         if progress.total:
             share = min(1.0, progress.done / progress.total)
-            filled = int(share * 30)
-            text = (f"\r[{'#' * filled}{'-' * (30 - filled)}] {share * 100:3.0f}% "
+            text = (f"\r{bar(share, 30)} {share * 100:3.0f}% "
                     f"{_mib(progress.done)}/{_mib(progress.total)} MiB {speed} ")
         else:
             text = f"\r{_mib(progress.done)} MiB {speed} "
-        sys.stderr.write(text)
-        sys.stderr.flush()
-        self._drawn = True
-
-    def finish(self) -> None:
-        """End a bar that is being redrawn (before other text goes to standard error)."""
-        if self._drawn:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self._drawn = False
+        self.draw(text)
 
 
 def _targets(names: tuple[str, ...]) -> list[str]:

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import click
 from click.core import ParameterSource
 
+from ..cli_progress import RedrawnLine, bar
 from ..errors import BatchError, ExecutorError, ManifestError, WeightsError
 from .jobs import TrackJob, TrackOptions, absolute_weights, build_jobs
 from .runner import BatchEvent, BatchReport
@@ -184,14 +185,13 @@ def _given_defaults(ctx: click.Context, schema: TrackOptionSchema,
 # -- progress --------------------------------------------------------------------------------------------
 
 
-class BatchPrinter:
+class BatchPrinter(RedrawnLine):
     """Shows a batch's progress on standard error: one redrawn bar, or a line per job event."""
 
     def __init__(self, style: str) -> None:
         self.style = style
         self._last_draw = 0.0
         self._last_line: dict[str, float] = {}
-        self._drawn = False
 
     def __call__(self, event: BatchEvent) -> None:
         if self.style == "lines":
@@ -221,20 +221,10 @@ class BatchPrinter:
         self._last_draw = now
         t = event.totals
         share = t.finished / t.jobs if t.jobs else 1.0
-        filled = int(share * 24)
         failed = f" {t.failed} failed" if t.failed else ""
-        text = (f"\r[{'#' * filled}{'-' * (24 - filled)}] {t.finished}/{t.jobs} jobs{failed} "
+        text = (f"\r{bar(share, 24)} {t.finished}/{t.jobs} jobs{failed} "
                 f"{t.running} running  {t.frames} frames {t.fps:6.1f} frames/s {_clock(t.elapsed)} ")
-        sys.stderr.write(text)
-        sys.stderr.flush()
-        self._drawn = True
-
-    def finish(self) -> None:
-        """End the bar's line."""
-        if self._drawn:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self._drawn = False
+        self.draw(text)
 
 
 def _clock(seconds: float) -> str:

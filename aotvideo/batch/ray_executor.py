@@ -129,10 +129,9 @@ class RayExecutor:
         if ray.is_initialized():
             return
         options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
+        options["address"] = self.address  # "local": a new instance, never a running one
         if self.address == "local":
             options["include_dashboard"] = False
-        else:
-            options["address"] = self.address
         options.update(self.init_options)
         try:
             ray.init(**options)

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -67,8 +68,14 @@ def _defaults(media: dict[str, Path]) -> list[str]:
             "--retries", "1", "--progress", "lines"]
 
 
+#: Ray's folder for the test's cluster (sessions, sockets, the "current cluster" file), so the
+#: test neither sees nor leaves anything in the machine's /tmp/ray; short for socket paths.
+RAY_TMPDIR: dict[str, str] = {}
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
+    env.update(RAY_TMPDIR)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["RAY_AUTH_MODE"] = "disabled"  # the same for the head and its clients
     env["RAY_USAGE_STATS_ENABLED"] = "0"
@@ -232,21 +239,24 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     _need(all(tools) and os.geteuid() == 0, "needs root with unshare, nsenter and ip for a "
                                             "network namespace")
     folder = tmp_path_factory.mktemp("ray")
+    RAY_TMPDIR["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="aotray")
     head = None
-    for attempt in range(3):  # a heavily loaded machine can miss ray start's 30 s deadline
-        head = _start_head(folder / f"head-{attempt}.log")
-        if head is not None:
-            break
-    assert head is not None, "ray start failed 3 times:\n" + (folder / "head-2.log").read_text()
     try:
+        for attempt in range(3):  # a heavily loaded machine can miss ray start's 30 s deadline
+            head = _start_head(folder / f"head-{attempt}.log")
+            if head is not None:
+                break
+        assert head is not None, "ray start failed 3 times:\n" + (folder / "head-2.log").read_text()
         yield ["nsenter", f"--net=/proc/{head.pid}/ns/net"]
     finally:
-        head.send_signal(signal.SIGTERM)  # ray start --block stops the processes it started
-        try:
-            head.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
+        if head is not None:
+            head.send_signal(signal.SIGTERM)  # ray start --block stops the processes it started
+            try:
+                head.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(head.pid, signal.SIGKILL)
+                head.wait()
+        shutil.rmtree(RAY_TMPDIR.pop("RAY_TMPDIR"), ignore_errors=True)
 
 
 def _start_head(log: Path) -> subprocess.Popen[bytes] | None:
