@@ -137,4 +137,4 @@ def weights_download(names: tuple[str, ...], force: bool, progress_style: str, q
         state = "installed" if downloaded else "already installed (intact; --force downloads it again)"
         click.echo(f"{name}: {state}: {record['path']} (sha256 {record['sha256']})")
     if failed:
-        sys.exit(EXIT_WEIGHTS)
+        click.get_current_context().exit(EXIT_WEIGHTS)

@@ -14,7 +14,7 @@ Example::
     jobs = [TrackJob("a", "/data/a.mp4", ((0, "/data/a.png"),), "/out/a.masks")]
     with JobState("/out/batch-state.jsonl") as state:
         report = run_jobs(jobs, LocalExecutor(workers=2), TrackWorker, state=state)
-    print(report.summary())
+    summary = report.summary()   # a text: one line per job and the totals
 """
 from __future__ import annotations
 
