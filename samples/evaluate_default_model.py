@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from aotvideo.evaluation.datasets import DavisDataset
-from aotvideo.evaluation.runner import ModelSpec, run_benchmark
-from aotvideo.evaluation.scoring import score_davis
+from aotvideo.evaluation.runner import ModelSpec
+from aotvideo.evaluation.scoring import track_and_score
 from aotvideo.io.masks import write_palette_png
 from aotvideo.io.reader import VideoReader
 from aotvideo.io.testclips import scene
@@ -79,13 +79,7 @@ def sample_sequence() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def evaluate(name: str, root: Path, out: Path, weights: Path) -> dict[str, float]:
     dataset = DavisDataset(root, 2017, "val", "480p")
-    report = run_benchmark(dataset, out, ModelSpec("deaott", str(weights)))
-    scores = score_davis(dataset, out, workers=1)
-    scores.write_csv(out)
-    results = scores.global_results()
-    results["fps"] = report.fps
-    results["frames"] = report.total_frames
-    results["sequences"] = len(report.sequences) if hasattr(report, "sequences") else 0
+    results, _ = track_and_score(dataset, out, ModelSpec("deaott", str(weights)))
     return results
 
 

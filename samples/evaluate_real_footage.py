@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from aotvideo.evaluation.datasets import DavisDataset
-from aotvideo.evaluation.runner import ModelSpec, run_benchmark
-from aotvideo.evaluation.scoring import score_davis
+from aotvideo.evaluation.runner import ModelSpec
+from aotvideo.evaluation.scoring import track_and_score
 from aotvideo.io.masks import write_palette_png
 from aotvideo.training.datasets import read_image, read_labels
 from aotvideo.training.holdout import DAVIS2016_HOLDOUT
@@ -82,13 +82,8 @@ def write_composites(root: Path, out: Path, groups: tuple[tuple[str, ...], ...])
 def evaluate(dataset: DavisDataset, sequences: list[str], out: Path, spec: ModelSpec,
              ) -> tuple[dict[str, float], list[tuple[str, float, float]]]:
     """Track and score; returns the global figures (with ``fps``) and per-object J, F."""
-    report = run_benchmark(dataset, out, spec, sequences=sequences)
-    scores = score_davis(dataset, out, sequences=sequences, workers=1)
-    scores.write_csv(out)
-    results = scores.global_results()
-    results["fps"] = report.fps
-    results["frames"] = report.total_frames
-    return results, scores.per_sequence_results()
+    results, report = track_and_score(dataset, out, spec, sequences=sequences)
+    return results, report.per_sequence_results()
 
 
 def main() -> int:

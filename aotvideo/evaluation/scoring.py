@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,9 @@ from aotvideo.evaluation.metrics import (
     sequence_scores,
     statistics,
 )
+
+if TYPE_CHECKING:
+    from aotvideo.evaluation.runner import ModelSpec as ModelSpecLike
 
 #: Columns of ``global_results-<set>.csv``, as the toolkit writes them.
 GLOBAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
@@ -274,3 +278,23 @@ def score_davis(
                 ObjectScore(f"{name}_{k + 1}", j[k], f[k], statistics(j[k]), statistics(f[k]))
             )
     return report
+
+
+def track_and_score(dataset: DavisDataset, out: str | Path, spec: ModelSpecLike, *,
+                    sequences: list[str] | None = None) -> tuple[dict[str, float], ScoreReport]:
+    """Track ``spec`` over ``dataset`` (:func:`aotvideo.evaluation.runner.run_benchmark`, one
+    process), score the predictions in ``out`` and write the toolkit's CSV files there.
+
+    Returns:
+        The global figures (``J&F-Mean``, ...) with ``fps`` and ``frames`` of the tracking added,
+        and the full report (per object: ``report.per_sequence_results()``).
+    """
+    from aotvideo.evaluation.runner import run_benchmark
+
+    run = run_benchmark(dataset, out, spec, sequences=sequences)
+    report = score_davis(dataset, out, sequences=sequences, workers=1)
+    report.write_csv(out)
+    results = report.global_results()
+    results["fps"] = run.fps
+    results["frames"] = run.total_frames
+    return results, report
