@@ -67,7 +67,9 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _logit_error(name: str, reference: Path, device: str) -> float | None:
+def _logit_error(name: str, reference: Path, device: str, amp: bool) -> float | None:
+    """Largest logit difference to the original on the reference clip's first propagated
+    frame, in the precision being benchmarked."""
     path = reference / f"ref_{name}_demo1001.npz"
     if not path.is_file():
         return None
@@ -75,20 +77,37 @@ def _logit_error(name: str, reference: Path, device: str) -> float | None:
     ref = np.load(path)
     model = build_model(name)
     load_weights(model, synthetic_state_dict(model))
-    tracker = Tracker(model, device=device)
+    tracker = Tracker(model, device=device, amp=amp)
     tracker.step(clip["frames"][0], mask=ref["label"])
     logits = tracker.step(clip["frames"][1]).logits
     used = int(ref["obj_num"]) + 1
     return float(np.abs(logits.numpy()[:used] - ref["logits_1"][:used]).max())
 
 
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+"""``--compile`` choices: ``torch.compile`` modes (``reduce-overhead`` adds CUDA graphs)."""
+
+
+def compile_stages(tracker: Tracker, mode: str) -> None:
+    """Replace the encoder, propagation and decoder of the tracker's model (its own optimised
+    copy) by ``torch.compile``'d versions; ``"none"`` leaves them."""
+    if mode == "none":
+        return
+    model = tracker.model
+    for name in ("encoder", "LSTT", "decoder"):
+        setattr(model, name, torch.compile(getattr(model, name), mode=mode))
+
+
 def run_one(name: str, height: int, width: int, objects: int, frames: int, warmup: int,
-            device: str, amp: bool, reference: Path | None) -> BenchResult:
-    """Time ``frames`` tracked frames after ``warmup`` untimed ones."""
+            device: str, amp: bool, reference: Path | None,
+            compile_mode: str = "none") -> BenchResult:
+    """Time ``frames`` tracked frames after ``warmup`` untimed ones (compilation, if any,
+    happens in the warm-up)."""
     model = build_model(name)
     load_weights(model, synthetic_state_dict(model))
     video, first = synthetic_clip(frames + warmup + 1, height, width, objects)
     tracker = Tracker(model, device=device, amp=amp)
+    compile_stages(tracker, compile_mode)
     _peak_rss_reset()
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -105,7 +124,7 @@ def run_one(name: str, height: int, width: int, objects: int, frames: int, warmu
     elapsed = time.perf_counter() - start
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
             else _peak_rss_mib())
-    error = _logit_error(name, reference, device) if reference is not None else None
+    error = _logit_error(name, reference, device, amp) if reference is not None else None
     return BenchResult(name, height, width, objects, frames, elapsed / frames, peak,
                        tracker.memory_bytes / 2**20, error)
 
@@ -123,9 +142,16 @@ def format_table(results: list[BenchResult], device: str) -> str:
     for r in results:
         lines.append(
             f"| {r.model} | {r.height}x{r.width} | {r.objects} | {r.fps:.2f} | "
-            f"{r.seconds_per_frame:.3f} | {r.peak_rss_mib:.0f} | {r.tracker_mib:.1f} | "
+            f"{r.seconds_per_frame:.4f} | {r.peak_rss_mib:.0f} | {r.tracker_mib:.1f} | "
             f"{'' if r.max_logit_error is None else f'{r.max_logit_error:.1e}'} |")
     return "\n".join(lines)
+
+
+def _device_name(device: str) -> str:
+    """``, <GPU name>`` for a CUDA device, else empty."""
+    if not device.startswith("cuda"):
+        return ""
+    return f", {torch.cuda.get_device_name(torch.device(device))}"
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -142,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=10, help="timed frames per run")
     parser.add_argument("--warmup", type=int, default=2, help="untimed frames after the first")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--amp", action="store_true", help="mixed precision")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision (bfloat16 on CPUs, float16 on CUDA); else float32")
+    parser.add_argument("--compile", default="none", choices=COMPILE_MODES,
+                        help="torch.compile the encoder, propagation and decoder in this mode")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--reference-data", type=Path, default=None,
                         help="shared/reference folder: also report the logit error")
@@ -155,11 +184,13 @@ def main(argv: list[str] | None = None) -> int:
             for objects in args.objects.split(","):
                 height, width = _size(size)
                 results.append(run_one(name.strip(), height, width, int(objects), args.frames,
-                                       args.warmup, args.device, args.amp, args.reference_data))
+                                       args.warmup, args.device, args.amp, args.reference_data,
+                                       args.compile))
                 print(f"done {results[-1].model} {size} {objects}", file=sys.stderr, flush=True)
     cpu = os.cpu_count()
     print(f"device: {args.device} ({torch.get_num_threads()} threads of {cpu} CPUs), "
-          f"torch {torch.__version__}, amp={args.amp}")
+          f"torch {torch.__version__}, {'mixed precision' if args.amp else 'float32'}, "
+          f"compile={args.compile}{_device_name(args.device)}")
     print(format_table(results, args.device))
     return 0
 

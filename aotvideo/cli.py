@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import click
 
-from . import zoo
+from . import cli_mask, zoo
 from .cli_progress import RedrawnLine, bar
 from .errors import (AotVideoError, FormatError, InputDecodeError, InputError, MaskError,
                      OutputError, WeightsError)
@@ -39,7 +39,9 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0    success
   1    unexpected error (a bug: please report it with the message)
-  2    bad usage: unknown option, impossible format/mode/codec combination
+  2    bad usage: unknown option, impossible format/mode/codec combination,
+       a --box that is malformed, empty or outside the picture, a frame
+       past the end (aotvideo frame, aotvideo mask)
   3    mask problem: unreadable, empty, wrong size, --objects ids absent
   4    weights problem: none installed or given, or they do not fit --model
   5    input cannot be opened or decoded (nothing was written)
@@ -232,11 +234,16 @@ def _interrupted(report: dict[str, Any], report_path: str | None,
 
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("input", metavar="INPUT")
-@click.option("-m", "--mask", "mask_args", multiple=True, required=True, metavar="[FRAME:]PATH",
+@click.option("-m", "--mask", "mask_args", multiple=True, metavar="[FRAME:]PATH",
               help="Mask image of the objects on frame 0, or on FRAME with FRAME:PATH. Repeat to add "
                    "objects later in the video or correct them. Palette PNG (DAVIS/YouTube-VOS), "
                    "grayscale/binary PNG, or RGB PNG with one colour per object; drawn on the picture "
                    "as the video is shown (rotation applied).")
+@click.option("-b", "--box", "box_args", multiple=True, metavar="X0,Y0,X1,Y1",
+              help="Instead of --mask: b" + cli_mask.box_option_help[1:])
+@click.option("--box-method", type=click.Choice(["auto", "head", "grabcut"]), default="auto",
+              show_default=True, help=cli_mask.method_option_help)
+@click.option("--save-mask", metavar="PATH.png", help="Also save the mask made from --box (palette PNG).")
 @click.option("-o", "--output", metavar="PATH",
               help="Output file, folder (PNG frames), or - for standard output (needs --format). "
                    "Default: INPUT's name with .MODE.mp4 (.alpha.mov, .masks/ folder).")
@@ -259,7 +266,9 @@ def _interrupted(report: dict[str, Any], report_path: str | None,
               help="Checkpoint to use (model-zoo format) instead of the installed one: a file, or an "
                    "http(s) URL (downloaded into the cache once, sha256 checked on every use).")
 @click.option("--device", metavar="DEV", help="torch device, e.g. cpu, cuda, cuda:1 (default: CUDA if available).")
-@click.option("--amp", is_flag=True, help="Mixed precision (faster on GPUs).")
+@click.option("--amp/--no-amp", default=None,
+              help="Mixed precision: bfloat16 on CPUs with native bfloat16 (AVX-512 BF16, AMX), "
+                   "float16 on CUDA.  Default: on where the hardware has it; --no-amp: float32.")
 @click.option("--flip", is_flag=True, help="Test-time augmentation with the mirrored frame.")
 @click.option("--scales", default="1.0", show_default=True, metavar="S[,S...]",
               help="Test-time scales of the network input.")
@@ -277,14 +286,15 @@ def _interrupted(report: dict[str, Any], report_path: str | None,
               default="auto", show_default=True,
               help="Progress on standard error: auto = a bar when it is a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary; errors only.")
-def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str, soft: bool,
+def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box_method: str,
+          save_mask: str | None, output: str | None, mode: str, soft: bool,
           objects: str | None, fmt: str | None, codec: str | None, crf: int | None,
           preset: str | None, out_pix_fmt: str | None, model: str, weights: str | None,
-          device: str | None, amp: bool, flip: bool, scales: str, max_long_term: int | None,
+          device: str | None, amp: bool | None, flip: bool, scales: str, max_long_term: int | None,
           max_short_edge: int | None, raw_size: str | None, raw_pix_fmt: str | None, rate: float | None,
           input_format: str | None, report_path: str | None, progress_style: str,
           quiet: bool) -> None:
-    """Track the objects of a mask through INPUT and write the result.
+    """Track the objects of a mask (or of boxes on the first frame) through INPUT and write the result.
 
     INPUT is a video file, or - for standard input (a streamable container such as nut,
     matroska or mpegts; with --raw WxH, headerless rawvideo).
@@ -292,6 +302,7 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
     \b
     Examples:
       aotvideo track samples/sample.mp4 --mask samples/sample_mask.png
+      aotvideo track in.mp4 --box 120,40,380,300 --box 400,60,560,330
       aotvideo track in.mp4 -m first.png --mode alpha -o cut.mov
       aotvideo track in.mp4 -m first.png -m 120:fix.png --mode masks -o masks/
       ffmpeg -i in.mp4 -f nut - | aotvideo track - -m first.png -o - -f nut | ffplay -
@@ -300,6 +311,7 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
     from .io.masks import read_mask
     from .io.reader import parse_size
 
+    boxes = cli_mask.check_box_args(box_args, mask_args, save_mask)
     if soft and mode not in ("matte", "alpha"):
         raise click.UsageError("--soft applies to --mode matte and alpha")
     if (raw_pix_fmt or rate) and not raw_size:
@@ -365,6 +377,9 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
     printer: _ProgressPrinter | None = None
     interrupts = _Interrupts()
     try:
+        if boxes:
+            masks[0] = cli_mask.masks_for_track(reader, boxes, box_method, device, save_mask, quiet)
+            names[0] = "the mask made from --box"
         try:
             checked = check_masks(masks, reader.info, selected, names=names)
         except MaskError as exc:
@@ -382,7 +397,10 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
             aotvideo.load_weights(net, str(weights_path))
         except WeightsError as exc:
             _fail(f"{exc} (weights: {weights_path})", EXIT_WEIGHTS)
-        tracker_options: dict[str, Any] = {"amp": amp, "flip": flip, "scales": scale_values}
+        from .tracking.precision import amp_from_flag
+
+        tracker_options: dict[str, Any] = {"amp": amp_from_flag(amp), "flip": flip,
+                                           "scales": scale_values}
         if max_long_term is not None:
             tracker_options["max_long_term"] = max_long_term
         if max_short_edge is not None:
@@ -407,7 +425,8 @@ def track(input: str, mask_args: tuple[str, ...], output: str | None, mode: str,
         pipeline = Pipeline(
             reader, writer, tracker, checked, mode=spec.mode, soft=soft, progress=printer,
             areas=report_path is not None,
-            extra={"model": model, "weights": str(weights_path), "device": str(tracker.device)},
+            extra={"model": model, "weights": str(weights_path), "device": str(tracker.device),
+                   "precision": tracker.precision},
         )
         report = pipeline.report
         interrupts.install()
@@ -518,6 +537,7 @@ def bench(ctx: click.Context) -> None:
 def _attach_subcommands() -> None:
     from .batch.cli import make_batch_command
     from .cli_frame import frame_command
+    from .cli_mask import mask_command
     from .cli_weights import weights_download
     from .evaluation.cli import eval_group
     from .gst import gst_path
@@ -528,6 +548,7 @@ def _attach_subcommands() -> None:
     main.add_command(train_group)
     main.add_command(gst_path)
     main.add_command(frame_command)
+    main.add_command(mask_command)
     weights.add_command(weights_download)
 
 

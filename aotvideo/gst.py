@@ -29,12 +29,15 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 
 from .errors import MaskError
+
+if TYPE_CHECKING:
+    from .tracking.precision import Amp
 
 __all__ = [
     "ELEMENT_NAME",
@@ -432,12 +435,31 @@ class ProcessorConfig:
     weights: str | None = None
     mode: str = "overlay"
     device: str | None = None
-    amp: bool = False
+    amp: str = "auto"
     soft: bool = False
 
 
+_AMP_WORDS: dict[str, Amp] = {"auto": "auto", "true": True, "on": True, "yes": True, "1": True,
+                              "false": False, "off": False, "no": False, "0": False}
+
+
+def parse_amp(text: str | bool) -> Amp:
+    """The element's ``amp`` setting (``auto``, ``true``/``false`` and the like) as a tracker's
+    ``amp``.
+
+    Raises:
+        ValueError: any other word.
+    """
+    if isinstance(text, bool):
+        return text
+    try:
+        return _AMP_WORDS[text.strip().lower()]
+    except KeyError:
+        raise ValueError(f"amp must be auto, true or false, got {text!r}") from None
+
+
 def _model_settings(config: ProcessorConfig) -> tuple[object, ...]:
-    return config.model, config.weights, config.device, config.amp
+    return config.model, config.weights, config.device, parse_amp(config.amp)
 
 
 class FrameProcessor:
@@ -506,7 +528,7 @@ class FrameProcessor:
                 raise aotvideo.WeightsError(text.replace("--model", "model=")) from exc
             net = aotvideo.build_model(config.model)
             aotvideo.load_weights(net, str(weights))
-            self.tracker = aotvideo.Tracker(net, config.device or None, amp=config.amp)
+            self.tracker = aotvideo.Tracker(net, config.device or None, amp=parse_amp(config.amp))
         self.masks = masks
         self.reset()
 

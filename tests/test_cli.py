@@ -24,6 +24,7 @@ import aotvideo
 from aotvideo.cli import main
 from aotvideo.io import VideoReader, read_mask, write_palette_png
 from aotvideo.io.testclips import scene, write_clip
+from aotvideo.tracking.precision import cpu_has_native_bfloat16
 from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,6 +200,7 @@ def test_weights_add_list_and_use(media, weights, workdir: Path, clip) -> None:
     assert report["objects"] == [1, 2, 3] and len(report["areas"]) == COUNT
     assert report["fps"] > 0 and report["peak_memory_mb"]["rss"] > 0
     assert report["model"] == "deaott"
+    assert report["precision"] == ("bfloat16" if cpu_has_native_bfloat16() else "float32")
 
 
 def test_the_console_script(env) -> None:
@@ -236,6 +238,23 @@ def test_masks_mode_equals_the_tracker_api(media, weights, env, workdir: Path, c
             expected = tracker.step(frame.image, mask=masks.get(frame.index)).labels.numpy()
             np.testing.assert_array_equal(read_mask(target / f"{frame.index:05d}.png"), expected)
     assert len(list(target.glob("*.png"))) == COUNT
+
+
+def test_no_amp_is_float32_and_equals_the_tracker_api(media, weights, env, workdir: Path,
+                                                      clip) -> None:
+    target, report = workdir / "masks_fp32", workdir / "fp32.json"
+    result = run(["track", media["plain"], "-m", media["mask"], "--mode", "masks", "-o", target,
+                  "--weights", weights, "--no-amp", "--report", report, "-q"], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(report.read_text())["precision"] == "float32"
+    net = aotvideo.build_model("deaott")
+    aotvideo.load_weights(net, str(weights))
+    tracker = aotvideo.Tracker(net, "cpu", amp=False)
+    with VideoReader(media["plain"]) as reader:
+        for frame in reader.frames():
+            mask = clip[1][0] if frame.index == 0 else None
+            expected = tracker.step(frame.image, mask=mask).labels.numpy()
+            np.testing.assert_array_equal(read_mask(target / f"{frame.index:05d}.png"), expected)
 
 
 def test_alpha_mov_via_the_command(media, weights, env, workdir: Path, clip) -> None:

@@ -54,6 +54,11 @@ _NOT_PER_JOB = {
     "report": "the batch writes one report for all jobs: aotvideo batch --report FILE.json",
     "progress": "progress is shown for the whole batch: aotvideo batch --progress",
     "quiet": "use aotvideo batch --quiet",
+    "box": ("a batch reads masks: make each first mask from boxes beforehand with `aotvideo mask "
+            "VIDEO --box X0,Y0,X1,Y1` (it writes VIDEO's NAME.mask.png, which a folder batch finds) "
+            "and give it as 'mask'"),
+    "box_method": "a batch reads masks; make them from boxes beforehand with `aotvideo mask --method`",
+    "save_mask": "a batch reads masks; make them from boxes beforehand with `aotvideo mask -o`",
 }
 #: ``track`` parameters that are fields of a job, not options.
 _JOB_FIELDS = ("input", "mask", "output")

@@ -59,7 +59,7 @@ class TrackOptions:
     model: str = DEFAULT_MODEL
     weights: str | None = None
     device: str | None = None
-    amp: bool = False
+    amp: bool | None = None  # None: mixed precision where the hardware has it (track's default)
     flip: bool = False
     scales: tuple[float, ...] = (1.0,)
     max_long_term: int | None = None
@@ -280,10 +280,10 @@ def build_job(entry: ManifestEntry, *, defaults: Mapping[str, Any], schema: Opti
     if raw_input == "-":
         raise ManifestError(f"{entry.where}: a batch job cannot read standard input")
     input = _absolute(raw_input, entry.base)
+    options = _options(entry, defaults, schema)  # first: an unsupported 'box' says what to do
     if "mask" not in entry.fields:
         raise ManifestError(f"{entry.where}: no 'mask' (the objects on the first frame)")
     masks = _mask_entries(entry.fields["mask"], entry)
-    options = _options(entry, defaults, schema)
     raw_id = entry.fields.get("id")
     wanted = str(raw_id) if raw_id not in (None, "") else Path(input).stem
     if "/" in wanted or os.sep in wanted or wanted.startswith("."):

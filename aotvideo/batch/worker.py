@@ -122,7 +122,10 @@ class TrackWorker:
         import aotvideo
 
         net = self._model(options.model, weights)
-        kwargs: dict[str, Any] = {"amp": options.amp, "flip": options.flip, "scales": options.scales}
+        from aotvideo.tracking.precision import amp_from_flag
+
+        kwargs: dict[str, Any] = {"amp": amp_from_flag(options.amp), "flip": options.flip,
+                                  "scales": options.scales}
         if options.max_long_term is not None:
             kwargs["max_long_term"] = options.max_long_term
         if options.max_short_edge is not None:

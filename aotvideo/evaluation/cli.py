@@ -64,8 +64,10 @@ def eval_group() -> None:
 @click.option("--weights", "-w", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Checkpoint file [default: what `aotvideo track` loads for the model: the "
                    "installed checkpoint, else the packaged weights].")
-@click.option("--amp/--no-amp", default=False,
-              help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")
+@click.option("--amp/--no-amp", default=None,
+              help="Mixed precision: bfloat16 on CPUs with native bfloat16, float16 on CUDA "
+                   "[default: on where the hardware has it, like `aotvideo track`; --no-amp: "
+                   "float32].")
 @click.option("--flip/--no-flip", default=False, help="Add horizontally flipped inference.")
 @click.option("--scales", default="1.0", show_default=True,
               help="Comma-separated input scales for multi-scale inference.")
@@ -95,7 +97,7 @@ def eval_group() -> None:
 @click.option("--score-workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Processes scoring sequences with --score (0 = all CPUs).")
 def run_command(benchmark: str, root: Path, split: str | None, output: Path, model: str | None,
-                weights: str | None, amp: bool, flip: bool, scales: str,
+                weights: str | None, amp: bool | None, flip: bool, scales: str,
                 max_long_term: int | None, max_short_edge: int | None, resolution: str,
                 all_frames: bool | None, sequences: str | None, workers: int | None,
                 gpus: str | None, device: str | None, ray_address: str | None,
@@ -108,6 +110,7 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
     from aotvideo import zoo
     from aotvideo.evaluation.datasets import DavisDataset, open_benchmark
     from aotvideo.evaluation.runner import ModelSpec, run_benchmark
+    from aotvideo.tracking.precision import amp_from_flag
 
     devices = _parse_gpus(gpus) or [device]
     actors = workers  # --ray: None lets the cluster's resources decide
@@ -118,7 +121,7 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
         weights_path = zoo.resolve_weights(model, weights)
     except AotVideoError as err:
         raise click.ClickException(str(err)) from err
-    spec = ModelSpec(model=model, weights=str(weights_path), amp=amp, flip=flip,
+    spec = ModelSpec(model=model, weights=str(weights_path), amp=amp_from_flag(amp), flip=flip,
                      scales=_parse_scales(scales), max_long_term=max_long_term,
                      max_short_edge=max_short_edge)
     click.echo(f"model {model}, weights {weights_path}")

@@ -25,6 +25,7 @@ from aotvideo.evaluation.datasets import Benchmark, BenchmarkError, BenchmarkSeq
 
 if TYPE_CHECKING:
     from aotvideo.tracking import Tracker
+    from aotvideo.tracking.precision import Amp
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class ModelSpec:
     Attributes:
         model: variant name (see :func:`aotvideo.list_models`).
         weights: checkpoint path.
-        amp: mixed precision on CUDA.
+        amp: mixed precision: ``"auto"`` (where the hardware has it), ``True`` or ``False``
+            (float32); see :class:`aotvideo.Tracker`.
         flip: add horizontally flipped inference.
         scales: input scales (several = multi-scale inference).
         max_long_term: cap of the long-term memory (``None``: the tracker's default).
@@ -44,7 +46,7 @@ class ModelSpec:
 
     model: str
     weights: str
-    amp: bool = False
+    amp: Amp = "auto"
     flip: bool = False
     scales: tuple[float, ...] = (1.0,)
     max_long_term: int | None = None

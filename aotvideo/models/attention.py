@@ -34,8 +34,44 @@ def _attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, heads: 
     q = _split_heads(query, heads)
     k = _split_heads(key, heads)
     v = _split_heads(value, heads)
-    out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=1.0 / math.sqrt(key_dim))
+    scale = 1.0 / math.sqrt(key_dim)
+    if _fused_kernel_unavailable(q, v, dropout):
+        out = _attend_explicit(q, k, v, scale)
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scale)
     return _merge_heads(out)
+
+
+def _fused_kernel_unavailable(q: torch.Tensor, v: torch.Tensor, dropout: float) -> bool:
+    """Whether ``scaled_dot_product_attention`` would take its unfused "math" path on the CPU.
+
+    PyTorch's CPU flash kernel needs queries and values of one width; DeAOT's values (visual +
+    identity, 1024 channels) are far wider than its keys (128).  The math fallback builds the
+    whole (Lq, Lk) matrix at once: in bfloat16 it is 3-8x slower than
+    :func:`_attend_explicit`, in float32 about as fast (measured with
+    ``samples/profile_tracking.py``'s shapes).  Without gradients only: training keeps the
+    library path.
+    """
+    return (q.device.type == "cpu" and q.shape[-1] != v.shape[-1] and dropout == 0.0
+            and not torch.is_grad_enabled())
+
+
+_QUERY_CHUNK = 256
+"""Query rows per block of :func:`_attend_explicit`: a (256, Lk) block of weights stays in
+the cache for the softmax and the product with V."""
+
+
+def _attend_explicit(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     scale: float) -> torch.Tensor:
+    """softmax(scale * Q K^T) V in blocks of query rows: q (B, H, Lq, d), k (B, H, Lk, d),
+    v (B, H, Lk, dv) -> (B, H, Lq, dv)."""
+    out = q.new_empty((*q.shape[:-1], v.shape[-1]))
+    keys = k.transpose(-1, -2)
+    for start in range(0, q.shape[-2], _QUERY_CHUNK):
+        rows = slice(start, start + _QUERY_CHUNK)
+        weights = torch.matmul(q[..., rows, :] * scale, keys)
+        torch.matmul(weights.softmax(dim=-1), v, out=out[..., rows, :])
+    return out
 
 
 class MultiheadAttention(nn.Module):

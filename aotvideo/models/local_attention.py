@@ -26,7 +26,7 @@ try:  # optional CUDA/C++ accelerator; never required
 except Exception:  # noqa: BLE001 - any import failure means "not available"
     _correlation_sample = None
 
-_TILE = 16
+_TILE = 8
 
 
 def _layout(width: int, radius: int) -> tuple[int, int]:

@@ -8,7 +8,7 @@ embedding is fused into its own keys/values first.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -29,29 +29,49 @@ class MemoryEntry:
         key: attention keys (AOT: C = 256; DeAOT: C = 128).
         value: visual values (AOT: identity already fused in, C = 256; DeAOT: C = 512).
         id_value: DeAOT's identity-branch values (C = 512); ``None`` for AOT.
+        joined: DeAOT's visual and identity values side by side, (L, B, 1024), when ``value``
+            and ``id_value`` are views of it (see :meth:`with_identity`): attention reads both
+            branches at once, and a memory stored this way is read without a copy per frame.
     """
 
     key: torch.Tensor
     value: torch.Tensor
     id_value: torch.Tensor | None = None
+    joined: torch.Tensor | None = field(default=None, repr=False)
+
+    @staticmethod
+    def with_identity(key: torch.Tensor, value: torch.Tensor,
+                      id_value: torch.Tensor) -> MemoryEntry:
+        """An entry whose visual (L, B, Cv) and identity (L, B, Ci) values share one tensor."""
+        joined = torch.cat([value, id_value], dim=2)
+        channels = value.shape[2]
+        return MemoryEntry(key, joined[..., :channels], joined[..., channels:], joined)
+
+    def values_with_identity(self) -> torch.Tensor:
+        """(L, B, Cv + Ci): visual and identity values side by side (no copy when joined)."""
+        if self.joined is not None:
+            return self.joined
+        assert self.id_value is not None, "an AOT entry has no identity values"
+        return torch.cat([self.value, self.id_value], dim=2)
 
     @staticmethod
     def concat(entries: list[MemoryEntry]) -> MemoryEntry:
         """Entries of several frames joined along the sequence dimension."""
         if len(entries) == 1:
             return entries[0]
-        ids = [e.id_value for e in entries]
-        return MemoryEntry(
-            key=torch.cat([e.key for e in entries], dim=0),
-            value=torch.cat([e.value for e in entries], dim=0),
-            id_value=None if ids[0] is None else torch.cat(ids, dim=0),  # type: ignore[arg-type]
-        )
+        key = torch.cat([e.key for e in entries], dim=0)
+        if entries[0].id_value is None:
+            return MemoryEntry(key, torch.cat([e.value for e in entries], dim=0))
+        joined = torch.cat([e.values_with_identity() for e in entries], dim=0)
+        channels = entries[0].value.shape[2]
+        return MemoryEntry(key, joined[..., :channels], joined[..., channels:], joined)
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the tensors."""
-        tensors = [self.key, self.value] + ([self.id_value] if self.id_value is not None else [])
-        return sum(t.numel() * t.element_size() for t in tensors)
+        values = [self.joined] if self.joined is not None else (
+            [self.value] + ([self.id_value] if self.id_value is not None else []))
+        return sum(t.numel() * t.element_size() for t in [self.key, *values])
 
 
 @dataclass(frozen=True)
@@ -205,7 +225,7 @@ class GatedPropagationBlock(nn.Module):
             id_value = silu(self.linear_ID_V(id_emb))
         else:
             id_value = silu(self.linear_ID_V(torch.cat([current.id_value, id_emb], dim=2)))
-        return MemoryEntry(current.key, current.value, id_value)
+        return MemoryEntry.with_identity(current.key, current.value, id_value)
 
     def _lst_residual(self, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return x + (self.droppath(a + b) if self.droppath_lst else self.lst_dropout(a + b))
@@ -233,13 +253,10 @@ class GatedPropagationBlock(nn.Module):
             fused = self.fuse(current, id_emb)
             long_term = short_term = fused
         assert long_term is not None and short_term is not None
-        assert long_term.id_value is not None and short_term.id_value is not None
-        long_out = self.long_term_attn(query, long_term.key,
-                                       torch.cat([long_term.value, long_term.id_value], dim=-1),
+        long_out = self.long_term_attn(query, long_term.key, long_term.values_with_identity(),
                                        gate, size_2d)
         short_out = self.short_term_attn(query, short_term.key,
-                                         torch.cat([short_term.value, short_term.id_value],
-                                                   dim=-1), gate, size_2d)
+                                         short_term.values_with_identity(), gate, size_2d)
         long_v, long_id = torch.split(long_out, self.d_model, dim=-1)
         short_v, short_id = torch.split(short_out, self.d_model, dim=-1)
         x = self._lst_residual(x, long_v, short_v)

@@ -57,21 +57,44 @@ def overlay(
     if not ids:
         return out
     width = outline if outline is not None else max(1, round(min(labels.shape) * 0.004))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)) if width else None
     alpha = float(np.clip(opacity, 0.0, 1.0))
-    for object_id in ids:
-        region = labels == object_id
-        if not region.any():
-            continue
-        colour = np.array(object_colour(object_id), dtype=np.float32)
-        pixels = out[region].astype(np.float32)
-        out[region] = np.clip(pixels * (1 - alpha) + colour * alpha + 0.5, 0, 255).astype(np.uint8)
-        if kernel is not None:
-            solid = region.astype(np.uint8)
-            inner = cv2.erode(solid, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-            edge = solid.astype(bool) & ~inner.astype(bool)
-            out[edge] = colour.astype(np.uint8)
+    drawn = np.asarray(ids, dtype=np.int64)
+    selected = np.isin(labels, drawn)
+    if not selected.any():
+        return out
+    colours = np.array([object_colour(i) for i in ids], dtype=np.float32)
+    slot = np.searchsorted(drawn, labels[selected])
+    pixels = out[selected].astype(np.float32)
+    out[selected] = np.clip(pixels * (1 - alpha) + colours[slot] * alpha + 0.5, 0, 255
+                            ).astype(np.uint8)
+    if width:
+        _draw_outlines(out, labels, selected, ids, colours.astype(np.uint8), width)
     return out
+
+
+def _draw_outlines(out: np.ndarray, labels: np.ndarray, selected: np.ndarray, ids: list[int],
+                   colours: np.ndarray, width: int) -> None:
+    """Paint each object's inner border ``width`` pixels wide in its colour, in place.
+
+    Each object is eroded inside its bounding box grown by the kernel's reach, which equals
+    eroding the whole frame (outside the box there is nothing of the object) at a fraction of
+    the cost.
+    """
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    height, frame_width = labels.shape
+    ys, xs = np.nonzero(selected)
+    owners = labels[ys, xs]
+    for colour, object_id in zip(colours, ids):
+        mine = owners == object_id
+        if not mine.any():
+            continue
+        y0, y1 = int(ys[mine].min()), int(ys[mine].max()) + 1
+        x0, x1 = int(xs[mine].min()), int(xs[mine].max()) + 1
+        y0, x0 = max(0, y0 - width - 1), max(0, x0 - width - 1)
+        y1, x1 = min(height, y1 + width + 1), min(frame_width, x1 + width + 1)
+        solid = (labels[y0:y1, x0:x1] == object_id).astype(np.uint8)
+        inner = cv2.erode(solid, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        out[y0:y1, x0:x1][(solid > inner)] = colour
 
 
 def matte(

@@ -11,8 +11,9 @@ while the model stays stateless and can be shared by many trackers.  One call pe
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ from ..models.inference import optimize_for_inference
 from ..models.model import AOTModel
 from ..models.propagation import MemoryEntry
 from .memory import GroupMemory
+from .precision import Amp, autocast_dtype, precision_name
 from .preprocess import network_input_size, normalize_frame, resize_labels
 
 DEFAULT_MAX_LONG_TERM = 16
@@ -39,20 +41,30 @@ class TrackResult:
     Attributes:
         frame_index: index of the frame in the session (0-based).
         object_ids: ids of the tracked objects, ascending.
-        probs: (1 + N, H, W) float32 on the CPU; channel 0 background, channel ``i`` the object
-            ``object_ids[i - 1]``.
         labels: (H, W) int64 on the CPU; 0 for background, else an id of ``object_ids``.
         logits: merged identity logits at the network's stride 4, (1 + 10 * groups, h/4, w/4),
             of the un-augmented pass (channel ``1 + slot`` per object, unused slots very
             negative) -- the raw network output, for diagnostics and conformance checks; ``None``
             on frames that were not propagated (before and at the first mask).
+        probs: see the property.
     """
 
     frame_index: int
     object_ids: tuple[int, ...]
-    probs: torch.Tensor
+    _probs: torch.Tensor | Callable[[], torch.Tensor] = field(repr=False)
     labels: torch.Tensor
     logits: torch.Tensor | None = None
+
+    @functools.cached_property
+    def probs(self) -> torch.Tensor:
+        """(1 + N, H, W) float32 on the CPU; channel 0 background, channel ``i`` the object
+        ``object_ids[i - 1]``.
+
+        Worked out on first access: the labels do not need full-resolution probabilities
+        (the arg-max of the upsampled logits is the arg-max of their softmax), so callers that
+        only read ``labels`` never pay for them.
+        """
+        return self._probs if isinstance(self._probs, torch.Tensor) else self._probs()
 
 
 @dataclass
@@ -72,7 +84,10 @@ class Tracker:
     Args:
         model: a network from :func:`aotvideo.build_model` with weights loaded.
         device: where to run; default CUDA when available, else CPU.  The model is moved there.
-        amp: mixed precision (float16 autocast on CUDA, bfloat16 on CPU).
+        amp: mixed precision: ``"auto"`` (bfloat16 autocast on CPUs with native bfloat16,
+            float16 on CUDA, float32 elsewhere; see :mod:`aotvideo.tracking.precision`),
+            ``True`` (bfloat16 on CPUs, float16 on CUDA) or ``False`` (float32).  The
+            precision chosen is :attr:`precision`.
         max_long_term: cap on the recent long-term memory frames (``None``: unbounded like the
             original).  Mask frames are kept too (the first and the newest ``max_long_term``).
         long_term_gap: frames between long-term memory writes; default the variant's.
@@ -90,7 +105,7 @@ class Tracker:
     """
 
     def __init__(self, model: AOTModel, device: torch.device | str | None = None, *,
-                 amp: bool = False, max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
+                 amp: Amp = "auto", max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                  long_term_gap: int | None = None, flip: bool = False,
                  scales: Sequence[float] = (1.0,), max_short_edge: int | None | str = "auto",
                  max_long_edge: int | None | str = "auto", optimize: bool = True) -> None:
@@ -105,7 +120,8 @@ class Tracker:
             model = optimize_for_inference(model)  # a copy: the caller's model stays as it is
         self.model = model.to(self.device).eval()
         self.config = model.config
-        self.amp = amp
+        self._autocast_dtype = autocast_dtype(amp, self.device)
+        self.amp = self._autocast_dtype is not None
         self.max_long_term = max_long_term
         self.long_term_gap = long_term_gap or self.config.long_term_gap
         self.flip = flip
@@ -128,6 +144,11 @@ class Tracker:
     def object_ids(self) -> tuple[int, ...]:
         """Ids of the objects being tracked, ascending."""
         return tuple(sorted(self._slots))
+
+    @property
+    def precision(self) -> str:
+        """The arithmetic of the session: ``"float32"``, ``"bfloat16"`` or ``"float16"``."""
+        return precision_name(self._autocast_dtype)
 
     @property
     def frame_index(self) -> int:
@@ -228,11 +249,9 @@ class Tracker:
 
     # ------------------------------------------------------------------ internals
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if not self.amp:
+        if self._autocast_dtype is None:
             return contextlib.nullcontext()
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return torch.autocast(self.device.type, dtype=self._autocast_dtype)
 
     def _make_augmentations(self, height: int, width: int) -> list[_Augmentation]:
         augs = []
@@ -284,32 +303,20 @@ class Tracker:
                 h16, w16 = feats[-1].shape[-2:]
                 aug.pos_emb = self.model.position_embedding(h16, w16, self.device)
 
-        probs = None
+        probs: Callable[[], torch.Tensor] | None = None
         aug_labels: list[torch.Tensor] = []
         logits_out = None
         currents: list[list[list[MemoryEntry]]] = []
         if tracking:
-            all_probs = []
+            all_logits = []
             for aug_i, (aug, feats) in enumerate(zip(self._augs, features)):
                 logits, group_currents = self._propagate(aug, feats)
                 currents.append(group_currents)
                 if aug_i == 0:
                     logits_out = logits[0].float().cpu()
-                if len(aug.groups) == 1:
-                    # slots past the last used one hold -1e10: probability exactly 0, skip them
-                    logits = logits[:, :self._group_objects(0) + 1]
-                up = F.interpolate(logits.float(), size=(height, width), mode="bilinear",
-                                   align_corners=self.config.align_corners)
-                if aug.flip:
-                    up = up.flip(-1)
-                p = torch.softmax(up, dim=1)[0]
-                all_probs.append(p)
-                aug_labels.append(channel_argmax(p))
-            if len(all_probs) == 1:
-                probs, slot_labels = all_probs[0], aug_labels[0]
-            else:
-                probs = torch.stack(all_probs).mean(0)
-                slot_labels = channel_argmax(probs)
+                all_logits.append(self._full_size_logits(aug, logits, height, width))
+                aug_labels.append(channel_argmax(all_logits[-1]))
+            probs, slot_labels = _combine_augmentations(all_logits, aug_labels)
         else:
             slot_labels = torch.zeros((height, width), dtype=torch.long, device=self.device)
 
@@ -321,7 +328,9 @@ class Tracker:
                 or [slot_labels] * len(self._augs)
             for aug, feats, label in zip(self._augs, features, aug_labels):
                 self._add_reference(aug, feats, label, index)
-            probs = self._probs_with_mask(probs, slot_labels, given_slots)
+            with_mask = self._probs_with_mask(None if probs is None else probs(), slot_labels,
+                                              given_slots)
+            probs = lambda: with_mask  # noqa: E731
         else:
             if feedback is not None:
                 given = torch.from_numpy(feedback).to(self.device)
@@ -329,6 +338,17 @@ class Tracker:
             for aug, group_currents, label in zip(self._augs, currents, aug_labels):
                 self._write_memory(aug, group_currents, label, index)
         return self._result(index, probs, slot_labels, logits_out)
+
+    def _full_size_logits(self, aug: _Augmentation, logits: torch.Tensor, height: int,
+                          width: int) -> torch.Tensor:
+        """Stride-4 logits (1, C, h, w) -> (C', H, W) float32 at the frame's size, un-flipped;
+        slots past the last used one are dropped when there is one group (they hold -1e10,
+        probability exactly 0)."""
+        if len(aug.groups) == 1:
+            logits = logits[:, :self._group_objects(0) + 1]
+        up = F.interpolate(logits.float(), size=(height, width), mode="bilinear",
+                           align_corners=self.config.align_corners)
+        return (up.flip(-1) if aug.flip else up)[0]
 
     def _propagate(self, aug: _Augmentation, feats: list[torch.Tensor],
                    ) -> tuple[torch.Tensor, list[list[MemoryEntry]]]:
@@ -408,19 +428,45 @@ class Tracker:
         probs[0] += moved
         return torch.where(inside.unsqueeze(0), one_hot, probs)
 
-    def _result(self, index: int, probs: torch.Tensor, slot_labels: torch.Tensor,
+    def _result(self, index: int, probs: Callable[[], torch.Tensor], slot_labels: torch.Tensor,
                 logits: torch.Tensor | None) -> TrackResult:
         ids = self.object_ids
         channels = [0] + [self._slots[i] + 1 for i in ids]
-        lookup = torch.zeros(probs.shape[0], dtype=torch.long, device=probs.device)
+        every_channel = 1 + self.config.max_objects * self._num_groups
+        lookup = torch.zeros(every_channel, dtype=torch.long, device=slot_labels.device)
         for object_id, channel in zip(ids, channels[1:]):
             lookup[channel] = object_id
-        return TrackResult(index, ids, probs[channels].float().cpu(),
-                           lookup[slot_labels].cpu(), logits)
+
+        def user_probs() -> torch.Tensor:
+            with torch.inference_mode():
+                return _select_channels(probs(), channels).float().cpu()
+
+        return TrackResult(index, ids, user_probs, lookup[slot_labels].cpu(), logits)
 
     def _empty_result(self, index: int, height: int, width: int) -> TrackResult:
         return TrackResult(index, (), torch.ones((1, height, width)),
                            torch.zeros((height, width), dtype=torch.long), None)
+
+
+def _combine_augmentations(logits: list[torch.Tensor], labels: list[torch.Tensor],
+                           ) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
+    """Full-size logits (C, H, W) and arg-max labels of each augmentation -> a function giving
+    the (mean) probabilities, and the labels.  One augmentation: its labels, probabilities only
+    when asked for; several: the arg-max of their mean probabilities."""
+    if len(logits) == 1:
+        only = logits[0]
+        return functools.partial(torch.softmax, only, dim=0), labels[0]
+    probs = torch.stack([torch.softmax(l, dim=0) for l in logits]).mean(0)
+    return (lambda: probs), channel_argmax(probs)
+
+
+def _select_channels(probs: torch.Tensor, channels: list[int]) -> torch.Tensor:
+    """``probs[channels]`` where channels past the end (unused slots dropped before the
+    upsampling) are zero."""
+    if max(channels) < probs.shape[0]:
+        return probs[channels]
+    padded = F.pad(probs, (0, 0, 0, 0, 0, max(channels) + 1 - probs.shape[0]))
+    return padded[channels]
 
 
 def channel_argmax(x: torch.Tensor) -> torch.Tensor:

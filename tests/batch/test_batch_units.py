@@ -127,7 +127,9 @@ def test_batch_knows_every_per_job_option_of_track() -> None:
     for name, param in options.items():
         default = param.get_default(context)  # None, or click's UNSET sentinel, when none
         given = isinstance(default, (str, int, float)) and not (param.is_flag and not default)
-        expected = SCHEMA.convert(name, default) if given else (False if param.is_flag else None)
+        tri_state = param.is_flag and bool(param.secondary_opts) and not given  # --x/--no-x, unset
+        expected = (SCHEMA.convert(name, default) if given
+                    else (False if param.is_flag and not tri_state else None))
         assert getattr(defaults, name) == expected, name
 
 

@@ -30,7 +30,8 @@ import aotvideo
 from aotvideo import zoo
 from aotvideo.errors import MaskError
 from aotvideo.gst import (ELEMENT_NAME, RUNNER, WRAPPED_PROGRAMS, FrameProcessor, LoaderPython,
-                          ProcessorConfig, environment, gst_path, loader_python, parse_masks, plugin_dir,
+                          ProcessorConfig, environment, gst_path, loader_python, parse_amp,
+                          parse_masks, plugin_dir,
                           python_path, registry_file, setup_problems, shell_environment, wrapper_dir)
 from aotvideo.io.masks import write_palette_png
 from aotvideo.io.testclips import scene, write_clip
@@ -321,6 +322,14 @@ def test_parse_masks() -> None:
     for bad, message in [("", "no mask given"), ("a.png;0:b.png", "two masks for frame 0"), ("5:", "names no file")]:
         with pytest.raises(MaskError, match=message):
             parse_masks(bad)
+
+
+def test_parse_amp() -> None:
+    assert parse_amp("auto") == "auto" and parse_amp(" Auto ") == "auto"
+    assert all(parse_amp(word) is True for word in ("true", "on", "yes", "1", "TRUE"))
+    assert all(parse_amp(word) is False for word in ("false", "off", "no", "0"))
+    with pytest.raises(ValueError, match="amp must be auto, true or false"):
+        parse_amp("fast")
 
 
 def test_frame_processor_equals_tracker_and_render(media: dict[str, Path], weights: Path, clip) -> None:

@@ -1,6 +1,7 @@
 """overlay / matte / with_alpha: colours, outlines, soft and hard mattes, alpha composition."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -83,3 +84,40 @@ def test_with_alpha(scene) -> None:
     np.testing.assert_array_equal(rgba[..., 3], matte(labels))
     with pytest.raises(ValueError):
         with_alpha(frame, matte(labels)[:5])
+
+
+def _overlay_one_object_at_a_time(frame: np.ndarray, labels: np.ndarray, ids: list[int],
+                                  opacity: float = 0.5, width: int = 2) -> np.ndarray:
+    """The plain definition: per object, blend its whole region, then erode the whole frame."""
+    out = frame.copy()
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    for object_id in ids:
+        region = labels == object_id
+        if not region.any():
+            continue
+        colour = np.array(object_colour(object_id), dtype=np.float32)
+        pixels = out[region].astype(np.float32)
+        out[region] = np.clip(pixels * (1 - opacity) + colour * opacity + 0.5, 0, 255
+                              ).astype(np.uint8)
+        solid = region.astype(np.uint8)
+        inner = cv2.erode(solid, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        out[solid.astype(bool) & ~inner.astype(bool)] = colour.astype(np.uint8)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_overlay_equals_the_per_object_definition(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (90, 130, 3), dtype=np.uint8)
+    drawing = np.zeros((90, 130), dtype=np.int32)  # OpenCV draws into int32, not int64
+    ids = [1, 2, 7, 300]  # 300: the palette wraps
+    for object_id in ids:  # blobs, some touching the frame border, overlapping in paint order
+        cy, cx = rng.integers(0, 90), rng.integers(0, 130)
+        cv2.ellipse(drawing, (int(cx), int(cy)), (int(rng.integers(5, 40)), int(rng.integers(5, 30))),
+                    float(rng.uniform(0, 180)), 0, 360, object_id, -1)
+    labels = drawing.astype(np.int64)
+    labels[rng.random((90, 130)) < 0.01] = 7  # specks
+    for width, opacity, drawn in ((2, 0.5, ids), (1, 0.3, [2, 300]), (4, 0.8, [7])):
+        expected = _overlay_one_object_at_a_time(frame, labels, drawn, opacity, width)
+        np.testing.assert_array_equal(overlay(frame, labels, drawn, opacity=opacity,
+                                              outline=width), expected)

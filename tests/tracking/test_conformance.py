@@ -41,7 +41,7 @@ def _compare_logits(mine: torch.Tensor, expected: np.ndarray, used: int) -> floa
 def test_teacher_forced_run_matches_reference(name, reference_dir):
     frames, ref = _load(reference_dir, name)
     model = make_model(name)
-    tracker = aotvideo.Tracker(model, device="cpu", max_long_term=None)
+    tracker = aotvideo.Tracker(model, device="cpu", amp=False, max_long_term=None)
     used = int(ref["obj_num"]) + 1
     assert tuple(tracker._make_augmentations(*frames.shape[1:3])[0].input_size) == \
         tuple(ref["input_size"])
@@ -60,7 +60,7 @@ def test_teacher_forced_run_matches_reference(name, reference_dir):
 @pytest.mark.parametrize("name", ["deaott", "aott"])
 def test_free_running_drift_is_small(name, reference_dir):
     frames, ref = _load(reference_dir, name)
-    tracker = aotvideo.Tracker(make_model(name), device="cpu")
+    tracker = aotvideo.Tracker(make_model(name), device="cpu", amp=False)
     used = int(ref["obj_num"]) + 1
     tracker.step(frames[0], mask=ref["label"])
     for t in range(1, len(frames)):

@@ -136,8 +136,9 @@ class AotVideoTrack(GstBase.BaseTransform):
     device = GObject.Property(
         type=str, default="", nick="Device", flags=_SETTING,
         blurb="torch device, e.g. cpu, cuda, cuda:1; empty: CUDA when available")
-    amp = GObject.Property(type=bool, default=False, nick="AMP", flags=_SETTING,
-                           blurb="Mixed precision (faster on GPUs)")
+    amp = GObject.Property(type=str, default="auto", nick="AMP", flags=_SETTING,
+                           blurb="Mixed precision: auto (bfloat16 on CPUs with native bfloat16, "
+                                 "float16 on CUDA, else float32), true or false (float32)")
     soft = GObject.Property(type=bool, default=False, nick="Soft", flags=_SETTING,
                             blurb="Soft matte edges from the probabilities (matte and alpha modes)")
 
@@ -185,7 +186,7 @@ class AotVideoTrack(GstBase.BaseTransform):
 
         return ProcessorConfig(
             mask=self.mask, model=self.model.strip(), weights=self.weights.strip() or None,
-            mode=self.mode.strip().lower(), device=self.device.strip() or None, amp=bool(self.amp),
+            mode=self.mode.strip().lower(), device=self.device.strip() or None, amp=self.amp,
             soft=bool(self.soft))
 
     def _post_import_error(self, exc: ImportError) -> None:

@@ -1,0 +1,44 @@
+"""Fixtures of the box-mask tests: the sample clip's first frame and its objects' boxes, and
+the held-out DAVIS 2016 folder beside the checkout (tests that need it skip without it)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aotvideo.boxmask import box_of_mask
+from aotvideo.io import VideoReader, read_mask
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_VIDEO = REPO / "samples" / "sample.mp4"
+SAMPLE_MASK = REPO / "samples" / "sample_mask.png"
+DAVIS_ROOT = REPO.parent / "shared" / "datasets" / "davis2016-train"
+
+
+@pytest.fixture(scope="session")
+def sample_frame() -> np.ndarray:
+    """Frame 0 of the sample clip: 180 x 320 x 3 uint8 RGB."""
+    with VideoReader(str(SAMPLE_VIDEO)) as reader:
+        return reader.first_frame.image
+
+
+@pytest.fixture(scope="session")
+def sample_truth() -> np.ndarray:
+    """The sample clip's first-frame labels (ids 1, 2, 3: circle, square, triangle)."""
+    return read_mask(SAMPLE_MASK)
+
+
+@pytest.fixture(scope="session")
+def sample_boxes(sample_truth: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The tight box of each object of the sample, in id order."""
+    return [box_of_mask(sample_truth == i) for i in (1, 2, 3)]  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def davis_root() -> Path:
+    """``../shared/datasets/davis2016-train``; skips when it is absent."""
+    if not (DAVIS_ROOT / "JPEGImages" / "480p").is_dir():
+        pytest.skip(f"DAVIS 2016 train frames not found at {DAVIS_ROOT} (real-footage tests read "
+                    "../shared/datasets beside the checkout)")
+    return DAVIS_ROOT
