@@ -307,66 +307,16 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
       aotvideo track in.mp4 -m first.png -m 120:fix.png --mode masks -o masks/
       ffmpeg -i in.mp4 -f nut - | aotvideo track - -m first.png -o - -f nut | ffplay -
     """
-    from .io.formats import default_output_path, resolve_output
-    from .io.masks import read_mask
-    from .io.reader import parse_size
-
     boxes = cli_mask.check_box_args(box_args, mask_args, save_mask)
-    if soft and mode not in ("matte", "alpha"):
-        raise click.UsageError("--soft applies to --mode matte and alpha")
-    if (raw_pix_fmt or rate) and not raw_size:
-        raise click.UsageError("--pix-fmt and --rate describe --raw input; give --raw WxH too")
-    if raw_size and input_format:
-        raise click.UsageError("--raw and --input-format exclude each other")
-    size = None
-    if raw_size:
-        try:
-            size = parse_size(raw_size)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--raw") from None
+    size = _check_input_options(input, output, mode, soft, raw_size, raw_pix_fmt, rate,
+                                input_format)
     selected = _parse_ids(objects)
     scale_values = _parse_scales(scales)
-    if output is None and input == "-":
-        raise click.UsageError("reading from standard input needs -o (e.g. -o out.mp4, or -o - -f nut)")
-    try:
-        target = output if output is not None else default_output_path(input, mode)
-        spec = resolve_output(target, mode, format=fmt, codec=codec, crf=crf, preset=preset,
-                              pix_fmt=out_pix_fmt)
-    except FormatError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    if input != "-" and target != "-" and os.path.exists(target) and os.path.exists(input) \
-            and os.path.samefile(target, input):
-        _fail("the output would overwrite the input", EXIT_USAGE)
-
-    # Weights first: the commonest first-run problem gets its message before anything else.
-    # A model-zoo variant without a checkpoint downloads it here (progress on standard error).
-    from .cli_weights import DownloadPrinter, download_style
-
-    fetching = DownloadPrinter(download_style(progress_style, quiet))
-    try:
-        weights_path = zoo.resolve_weights(model, weights, progress=fetching)
-    except WeightsError as exc:
-        fetching.finish()
-        _fail(str(exc), EXIT_WEIGHTS)
-    except KeyboardInterrupt:
-        fetching.finish()
-        _fail("interrupted while getting the weights (a download resumes on the next run)",
-              EXIT_INTERRUPTED)
-
-    masks: dict[int, Any] = {}
-    names: dict[int, str] = {}
-    for arg in mask_args:
-        index, path = _parse_mask_arg(arg)
-        if index in masks:
-            _fail(f"two masks for frame {index}", EXIT_MASK)
-        try:
-            masks[index] = read_mask(path, objects=selected)
-        except MaskError as exc:
-            _fail(str(exc), EXIT_MASK)
-        names[index] = f"mask {path}" + (f" (frame {index})" if index else "")
+    spec = _output_spec(input, output, mode, fmt, codec, crf, preset, out_pix_fmt)
+    weights_path = _track_weights(model, weights, progress_style, quiet)
+    masks, names = _read_masks(mask_args, selected)
 
     from .io.reader import VideoReader
-    from .io.writer import open_writer
     from .pipeline import Pipeline, check_masks
 
     try:
@@ -374,7 +324,6 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
     except InputError as exc:
         _fail(str(exc), EXIT_INPUT)
     report: dict[str, Any] = {}
-    printer: _ProgressPrinter | None = None
     interrupts = _Interrupts()
     try:
         if boxes:
@@ -385,43 +334,12 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
         except MaskError as exc:
             _fail(str(exc), EXIT_MASK)
         if spec.mode == "masks":
-            too_big = [i for m in checked.values() for i in set(m.ravel().tolist()) if i > 255]
-            if too_big:
-                _fail(f"--mode masks writes palette PNGs, which hold ids up to 255; the mask has "
-                      f"{max(too_big)}", EXIT_MASK)
-
-        import aotvideo
-
-        try:
-            net = aotvideo.build_model(model)
-            aotvideo.load_weights(net, str(weights_path))
-        except WeightsError as exc:
-            _fail(f"{exc} (weights: {weights_path})", EXIT_WEIGHTS)
-        from .tracking.precision import amp_from_flag
-
-        tracker_options: dict[str, Any] = {"amp": amp_from_flag(amp), "flip": flip,
-                                           "scales": scale_values}
-        if max_long_term is not None:
-            tracker_options["max_long_term"] = max_long_term
-        if max_short_edge is not None:
-            tracker_options["max_short_edge"] = max_short_edge
-        try:
-            tracker = aotvideo.Tracker(net, device, **tracker_options)
-        except (RuntimeError, ValueError, AssertionError) as exc:
-            _fail(f"cannot set up the tracker on device {device or 'auto'}: {exc}", EXIT_USAGE)
-
-        try:
-            writer = open_writer(spec, width=reader.info.width, height=reader.info.height,
-                                 time_base=reader.info.time_base, frame_rate=reader.info.frame_rate,
-                                 rotation=reader.info.rotation, audio_stream=reader.audio_stream)
-        except OutputError as exc:
-            _fail(str(exc), EXIT_OUTPUT)
-        reader.set_audio_mode(writer.audio_mode)  # type: ignore[arg-type]
-
-        style = "none" if quiet else progress_style
-        if style == "auto":
-            style = "bar" if sys.stderr.isatty() else "none"
-        printer = _ProgressPrinter(style) if style != "none" else None
+            _check_palette_ids(checked)
+        tracker = _make_tracker(model, weights_path, device, amp=amp, flip=flip,
+                                scales=scale_values, max_long_term=max_long_term,
+                                max_short_edge=max_short_edge)
+        writer = _open_writer(spec, reader)
+        printer = _progress_printer(progress_style, quiet)
         pipeline = Pipeline(
             reader, writer, tracker, checked, mode=spec.mode, soft=soft, progress=printer,
             areas=report_path is not None,
@@ -429,33 +347,11 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
                    "precision": tracker.precision},
         )
         report = pipeline.report
-        interrupts.install()
-        with interrupts.raising():
-            try:
-                if interrupts.received is not None:  # came before the first frame
-                    pipeline.cancel()  # stop at once; run() still finalizes the output
-                pipeline.run()
-            finally:
-                if printer is not None:
-                    printer.finish()
+        _run_pipeline(pipeline, printer, interrupts)
     except KeyboardInterrupt:
         _interrupted(report, report_path)
-    except InputDecodeError as exc:
-        if interrupts.received is not None:  # e.g. the producer of a pipe stopped by the same Ctrl-C
-            _interrupted(report, report_path, exc)
-        _write_report(report_path, report)
-        _fail(f"{exc}; the output is finalized with the {report.get('frames_written', 0)} frames before it",
-              EXIT_INPUT_BROKEN)
-    except OutputError as exc:
-        if interrupts.received is not None:  # e.g. the consumer of a pipe stopped by the same Ctrl-C
-            _interrupted(report, report_path, exc)
-        _write_report(report_path, report)
-        _fail(str(exc), EXIT_OUTPUT)
-    except AotVideoError as exc:
-        if interrupts.received is not None:
-            _interrupted(report, report_path, exc)
-        _write_report(report_path, report)
-        _fail(str(exc), EXIT_FAILURE)
+    except (InputDecodeError, OutputError, AotVideoError) as exc:
+        _track_failed(exc, report, report_path, interrupts)
     except Exception:
         _write_report(report_path, report)
         raise
@@ -469,6 +365,166 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
         where = "standard output" if spec.to_stdout else spec.target
         _say(f"aotvideo: wrote {report['frames_written']} frames to {where} in {report['seconds']:.1f} s "
              f"({report['fps']:.1f} fps)")
+
+
+def _check_input_options(input: str, output: str | None, mode: str, soft: bool,
+                         raw_size: str | None, raw_pix_fmt: str | None, rate: float | None,
+                         input_format: str | None) -> tuple[int, int] | None:
+    """Usage errors among track's input options; returns the --raw size, if any."""
+    from .io.reader import parse_size
+
+    if soft and mode not in ("matte", "alpha"):
+        raise click.UsageError("--soft applies to --mode matte and alpha")
+    if (raw_pix_fmt or rate) and not raw_size:
+        raise click.UsageError("--pix-fmt and --rate describe --raw input; give --raw WxH too")
+    if raw_size and input_format:
+        raise click.UsageError("--raw and --input-format exclude each other")
+    if output is None and input == "-":
+        raise click.UsageError("reading from standard input needs -o (e.g. -o out.mp4, or -o - -f nut)")
+    if not raw_size:
+        return None
+    try:
+        return parse_size(raw_size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--raw") from None
+
+
+def _output_spec(input: str, output: str | None, mode: str, fmt: str | None, codec: str | None,
+                 crf: int | None, preset: str | None, out_pix_fmt: str | None) -> Any:
+    """The output track writes (an :class:`~aotvideo.io.formats.OutputSpec`); exits with a
+    usage error for impossible combinations or an output that would overwrite the input."""
+    from .io.formats import default_output_path, resolve_output
+
+    try:
+        target = output if output is not None else default_output_path(input, mode)
+        spec = resolve_output(target, mode, format=fmt, codec=codec, crf=crf, preset=preset,
+                              pix_fmt=out_pix_fmt)
+    except FormatError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if input != "-" and target != "-" and os.path.exists(target) and os.path.exists(input) \
+            and os.path.samefile(target, input):
+        _fail("the output would overwrite the input", EXIT_USAGE)
+    return spec
+
+
+def _track_weights(model: str, weights: str | None, progress_style: str, quiet: bool) -> Path:
+    """The checkpoint to load, downloading a model-zoo file on first use.
+
+    Weights come first: the commonest first-run problem gets its message before anything else.
+    """
+    from .cli_weights import DownloadPrinter, download_style
+
+    fetching = DownloadPrinter(download_style(progress_style, quiet))
+    try:
+        return zoo.resolve_weights(model, weights, progress=fetching)
+    except WeightsError as exc:
+        fetching.finish()
+        _fail(str(exc), EXIT_WEIGHTS)
+    except KeyboardInterrupt:
+        fetching.finish()
+        _fail("interrupted while getting the weights (a download resumes on the next run)",
+              EXIT_INTERRUPTED)
+
+
+def _read_masks(mask_args: tuple[str, ...], selected: list[int] | None,
+                ) -> tuple[dict[int, Any], dict[int, str]]:
+    """``--mask [FRAME:]PATH`` arguments -> label maps by frame, and names for messages."""
+    from .io.masks import read_mask
+
+    masks: dict[int, Any] = {}
+    names: dict[int, str] = {}
+    for arg in mask_args:
+        index, path = _parse_mask_arg(arg)
+        if index in masks:
+            _fail(f"two masks for frame {index}", EXIT_MASK)
+        try:
+            masks[index] = read_mask(path, objects=selected)
+        except MaskError as exc:
+            _fail(str(exc), EXIT_MASK)
+        names[index] = f"mask {path}" + (f" (frame {index})" if index else "")
+    return masks, names
+
+
+def _check_palette_ids(masks: dict[int, Any]) -> None:
+    too_big = [i for m in masks.values() for i in set(m.ravel().tolist()) if i > 255]
+    if too_big:
+        _fail(f"--mode masks writes palette PNGs, which hold ids up to 255; the mask has "
+              f"{max(too_big)}", EXIT_MASK)
+
+
+def _make_tracker(model: str, weights_path: Path, device: str | None, *, amp: bool | None,
+                  flip: bool, scales: tuple[float, ...], max_long_term: int | None,
+                  max_short_edge: int | None) -> Any:
+    """Build the model, load its weights and wrap it in a tracker (exits on failure)."""
+    import aotvideo
+
+    from .tracking.precision import amp_from_flag
+
+    try:
+        net = aotvideo.build_model(model)
+        aotvideo.load_weights(net, str(weights_path))
+    except WeightsError as exc:
+        _fail(f"{exc} (weights: {weights_path})", EXIT_WEIGHTS)
+    options: dict[str, Any] = {"amp": amp_from_flag(amp), "flip": flip, "scales": scales}
+    if max_long_term is not None:
+        options["max_long_term"] = max_long_term
+    if max_short_edge is not None:
+        options["max_short_edge"] = max_short_edge
+    try:
+        return aotvideo.Tracker(net, device, **options)
+    except (RuntimeError, ValueError, AssertionError) as exc:
+        _fail(f"cannot set up the tracker on device {device or 'auto'}: {exc}", EXIT_USAGE)
+
+
+def _open_writer(spec: Any, reader: Any) -> Any:
+    """The output writer, shaped like the input (size, timing, rotation, audio)."""
+    from .io.writer import open_writer
+
+    try:
+        writer = open_writer(spec, width=reader.info.width, height=reader.info.height,
+                             time_base=reader.info.time_base, frame_rate=reader.info.frame_rate,
+                             rotation=reader.info.rotation, audio_stream=reader.audio_stream)
+    except OutputError as exc:
+        _fail(str(exc), EXIT_OUTPUT)
+    reader.set_audio_mode(writer.audio_mode)
+    return writer
+
+
+def _progress_printer(progress_style: str, quiet: bool) -> _ProgressPrinter | None:
+    style = "none" if quiet else progress_style
+    if style == "auto":
+        style = "bar" if sys.stderr.isatty() else "none"
+    return _ProgressPrinter(style) if style != "none" else None
+
+
+def _run_pipeline(pipeline: Any, printer: _ProgressPrinter | None,
+                  interrupts: _Interrupts) -> None:
+    """Run with Ctrl-C turned into KeyboardInterrupt; a signal before the first frame stops at
+    once (the output is still finalized)."""
+    interrupts.install()
+    with interrupts.raising():
+        try:
+            if interrupts.received is not None:
+                pipeline.cancel()
+            pipeline.run()
+        finally:
+            if printer is not None:
+                printer.finish()
+
+
+def _track_failed(exc: Exception, report: dict[str, Any], report_path: str | None,
+                  interrupts: _Interrupts) -> NoReturn:
+    """Report and exit for an error that ended tracking; an error that came with a Ctrl-C (the
+    other end of a pipe stopped by the same signal) counts as the interrupt."""
+    if interrupts.received is not None:
+        _interrupted(report, report_path, exc)
+    _write_report(report_path, report)
+    if isinstance(exc, InputDecodeError):
+        _fail(f"{exc}; the output is finalized with the {report.get('frames_written', 0)} frames "
+              "before it", EXIT_INPUT_BROKEN)
+    if isinstance(exc, OutputError):
+        _fail(str(exc), EXIT_OUTPUT)
+    _fail(str(exc), EXIT_FAILURE)
 
 
 # -- weights ----------------------------------------------------------------------------------------------

@@ -49,11 +49,15 @@ def model_only(clip: Path, mask: np.ndarray, threads: int) -> tuple[float, str]:
     return len(frames) / (time.perf_counter() - start), tracker.precision
 
 
-def cli(clip: Path, mask_png: Path, mode: str, folder: Path, threads: int) -> float:
-    """Frames/s of ``aotvideo track`` writing ``mode``, from its report."""
-    report = folder / f"{mode}.json"
+def cli(clip: Path, mask_png: Path, spec: str, folder: Path, threads: int) -> float:
+    """Frames/s of ``aotvideo track`` writing ``spec`` (``MODE`` or ``MODE@PRESET`` for an
+    x264 preset), from its report."""
+    mode, _, preset = spec.partition("@")
+    report = folder / f"{mode}-{preset}.json"
     command = [sys.executable, "-m", "aotvideo", "track", str(clip), "--mask", str(mask_png),
                "-o", str(folder / OUTPUTS[mode]), "--mode", mode, "--report", str(report), "-q"]
+    if preset:
+        command += ["--preset", preset]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     subprocess.run(command, check=True, env=env)
     return float(json.loads(report.read_text())["fps"])
@@ -64,7 +68,8 @@ def main() -> int:
     parser.add_argument("--size", default="854x480", help="WxH of the clip")
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--objects", type=int, default=3)
-    parser.add_argument("--modes", default="overlay,matte,masks")
+    parser.add_argument("--modes", default="overlay,overlay@veryfast,matte,alpha,masks",
+                        help="output modes; MODE@PRESET adds --preset PRESET (x264)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
@@ -77,9 +82,12 @@ def main() -> int:
         write_palette_png(mask_png, pairs[0][1].astype(np.uint8))
         fps_model, precision = model_only(clip, pairs[0][1], args.threads)
         rows = [f"| model only (Tracker.step, labels) | {fps_model:.2f} | 1.00 |"]
-        for mode in args.modes.split(","):
-            fps = cli(clip, mask_png, mode, folder, args.threads)
-            rows.append(f"| `aotvideo track --mode {mode}` | {fps:.2f} | {fps / fps_model:.2f} |")
+        for spec in args.modes.split(","):
+            fps = cli(clip, mask_png, spec, folder, args.threads)
+            mode, _, preset = spec.partition("@")
+            option = f" --preset {preset}" if preset else ""
+            rows.append(f"| `aotvideo track --mode {mode}{option}` | {fps:.2f} | "
+                        f"{fps / fps_model:.2f} |")
     print(f"{width}x{height}, {args.frames} frames, {args.objects} objects, packaged model, "
           f"{precision}, {args.threads} threads, torch {torch.__version__}")
     print("| what | frames/s | of model only |")
