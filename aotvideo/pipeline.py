@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -189,29 +189,7 @@ class Pipeline:
         # Writers that keep the display rotation as metadata take stored-orientation images.
         self._to_stored = bool(writer.rotation) and self._quarters != 0
         self._cancel = threading.Event()
-        self.report: dict[str, Any] = {
-            "input": reader.info.source,
-            "output": "standard output" if writer.spec.to_stdout else writer.spec.target,
-            "mode": mode,
-            "soft": soft,
-            "status": "pending",
-            "message": None,
-            "frames": 0,
-            "frames_written": 0,
-            "seconds": 0.0,
-            "fps": 0.0,
-            "peak_memory_mb": {},
-            "objects": [],
-            "video": {
-                "width": reader.info.display_width,
-                "height": reader.info.display_height,
-                "rotation": reader.info.rotation,
-                "frames": reader.info.frames,
-                "frame_rate": float(reader.info.frame_rate) if reader.info.frame_rate else None,
-                "audio": {"packets": "copy", "frames": "transcode"}.get(writer.audio_mode, "none"),
-            },
-            "areas": [],
-        }
+        self.report: dict[str, Any] = _initial_report(reader, writer, mode, soft)
         if extra:
             self.report.update(extra)
 
@@ -264,14 +242,9 @@ class Pipeline:
 
     def run(self) -> dict[str, Any]:
         """Process the whole input; see the class docstring for what it returns and raises."""
-        report = self.report
-        report["status"] = "running"
-        total = self.reader.info.frames
+        self.report["status"] = "running"
         first_mask = min(self.masks) if self.masks else None
-        objects: set[int] = set()
-        areas: list[dict[str, Any]] = report["areas"]
-        start = time.monotonic()
-        done = 0
+        counts = _Counts(start=time.monotonic())
         started = False
         error: BaseException | None = None
         status = "completed"
@@ -287,20 +260,7 @@ class Pipeline:
                 started = started or (first_mask is not None and item.index >= first_mask)
                 if not sink.put(work):
                     break
-                done += 1
-                objects.update(work.object_ids)
-                if self.keep_areas:
-                    values, counts = np.unique(work.labels, return_counts=True)
-                    areas.append({
-                        "frame": item.index,
-                        "time": round(item.time, 6),
-                        "pixels": {str(int(v)): int(c) for v, c in zip(values, counts) if v != 0},
-                    })
-                if self.progress is not None:
-                    elapsed = time.monotonic() - start
-                    fps = done / elapsed if elapsed > 0 else 0.0
-                    eta = (total - done) / fps if total and fps > 0 and total >= done else None
-                    self.progress(Progress(done, total, elapsed, fps, eta))
+                self._record(work, counts)
             if self._cancel.is_set():
                 status = "cancelled"
         except InputDecodeError as exc:
@@ -315,43 +275,110 @@ class Pipeline:
             except KeyboardInterrupt as exc:  # a second Ctrl-C while finalizing
                 status, error = "interrupted", error or exc
             self.reader.close()
-        output_problem: BaseException | None = None
-        if sink.error is not None and isinstance(error, KeyboardInterrupt):
-            # Ctrl-C reaches a whole shell pipeline: the program reading our output pipe stops
-            # at the same moment, so a write error then is a consequence of the interrupt.
-            output_problem = sink.error
-        elif sink.error is not None:
-            write_error = sink.error
-            if not isinstance(write_error, OutputError):
-                if error is None:
-                    status, error = "failed", write_error
-            else:
-                status = "output_error"
-                if error is not None and not isinstance(error, KeyboardInterrupt):
-                    write_error = OutputError(f"{write_error}; before that: {error}")
-                    write_error.__cause__ = sink.error
-                error = write_error
-        elapsed = time.monotonic() - start
-        report.update({
+        status, error, output_problem = _with_write_error(status, error, sink.error)
+        self._finish_report(status, error, output_problem, counts)
+        if error is not None:
+            raise error
+        return self.report
+
+    def _record(self, work: _Work, counts: _Counts) -> None:
+        """Count a tracked frame: objects, areas (when kept) and the progress callback."""
+        counts.done += 1
+        counts.objects.update(work.object_ids)
+        if self.keep_areas:
+            values, pixels = np.unique(work.labels, return_counts=True)
+            self.report["areas"].append({
+                "frame": work.frame.index,
+                "time": round(work.frame.time, 6),
+                "pixels": {str(int(v)): int(c) for v, c in zip(values, pixels) if v != 0},
+            })
+        if self.progress is not None:
+            total = self.reader.info.frames
+            elapsed = time.monotonic() - counts.start
+            fps = counts.done / elapsed if elapsed > 0 else 0.0
+            eta = (total - counts.done) / fps if total and fps > 0 and total >= counts.done else None
+            self.progress(Progress(counts.done, total, elapsed, fps, eta))
+
+    def _finish_report(self, status: str, error: BaseException | None,
+                       output_problem: BaseException | None, counts: _Counts) -> None:
+        elapsed = time.monotonic() - counts.start
+        done, written = counts.done, self.writer.frames_written
+        self.report.update({
             "status": status,
             "message": None if error is None else (str(error) or type(error).__name__),
             "frames": done,
-            "frames_written": self.writer.frames_written,
+            "frames_written": written,
             "seconds": round(elapsed, 3),
             "fps": round(done / elapsed, 3) if elapsed > 0 else 0.0,
             "peak_memory_mb": _peak_memory_mb(),
-            "objects": sorted(objects),
+            "objects": sorted(counts.objects),
         })
         if isinstance(error, KeyboardInterrupt):
-            if output_problem is None:
-                report["message"] = (f"interrupted after {done} frames; the output holds the "
-                                     f"{self.writer.frames_written} frames processed")
-            else:
-                report["message"] = (f"interrupted after {done} frames; the output could not be "
-                                     f"finalized: {output_problem}")
-        if error is not None:
-            raise error
-        return report
+            self.report["message"] = (
+                f"interrupted after {done} frames; the output holds the {written} frames processed"
+                if output_problem is None else
+                f"interrupted after {done} frames; the output could not be finalized: "
+                f"{output_problem}")
+
+
+@dataclass
+class _Counts:
+    """What a run has done so far."""
+
+    start: float
+    done: int = 0
+    objects: set[int] = field(default_factory=set)
+
+
+def _with_write_error(status: str, error: BaseException | None,
+                      write_error: BaseException | None,
+                      ) -> tuple[str, BaseException | None, BaseException | None]:
+    """Combine what stopped the run with what the writer thread ran into.
+
+    Returns the status, the error to raise, and a write problem that only accompanies a Ctrl-C
+    (it reaches a whole shell pipeline: the program reading our output pipe stops at the same
+    moment, so a write error then is a consequence of the interrupt).
+    """
+    if write_error is None:
+        return status, error, None
+    if isinstance(error, KeyboardInterrupt):
+        return status, error, write_error
+    if not isinstance(write_error, OutputError):
+        return (status, error, None) if error is not None else ("failed", write_error, None)
+    combined = write_error
+    if error is not None:
+        combined = OutputError(f"{write_error}; before that: {error}")
+        combined.__cause__ = write_error
+    return "output_error", combined, None
+
+
+def _initial_report(reader: VideoReader, writer: VideoWriter | PngSequenceWriter, mode: str,
+                    soft: bool) -> dict[str, Any]:
+    """The report of a run that has not started."""
+    info = reader.info
+    return {
+        "input": info.source,
+        "output": "standard output" if writer.spec.to_stdout else writer.spec.target,
+        "mode": mode,
+        "soft": soft,
+        "status": "pending",
+        "message": None,
+        "frames": 0,
+        "frames_written": 0,
+        "seconds": 0.0,
+        "fps": 0.0,
+        "peak_memory_mb": {},
+        "objects": [],
+        "video": {
+            "width": info.display_width,
+            "height": info.display_height,
+            "rotation": info.rotation,
+            "frames": info.frames,
+            "frame_rate": float(info.frame_rate) if info.frame_rate else None,
+            "audio": {"packets": "copy", "frames": "transcode"}.get(writer.audio_mode, "none"),
+        },
+        "areas": [],
+    }
 
 
 def track_video(
