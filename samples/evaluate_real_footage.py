@@ -86,24 +86,34 @@ def evaluate(dataset: DavisDataset, sequences: list[str], out: Path, spec: Model
     return results, report.per_sequence_results()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_common_arguments(parser: argparse.ArgumentParser, sequences: tuple[str, ...],
+                         out: str) -> None:
+    """The options every real-footage script shares: weights, data, sequences, output, threads."""
     parser.add_argument("--weights", type=Path, default=None,
                         help="deaott checkpoint (default: the installed or packaged one)")
     parser.add_argument("--davis-root", type=Path, default=DEFAULT_ROOT)
-    parser.add_argument("--sequences", default=",".join(DAVIS2016_HOLDOUT))
+    parser.add_argument("--sequences", default=",".join(sequences))
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--threads", type=int, default=2)
+
+
+def setup(args: argparse.Namespace) -> tuple[Path, list[str]]:
+    """Check the data folder, set the threads; returns the weights and the sequence names."""
+    if not args.davis_root.is_dir():
+        raise SystemExit(f"DAVIS 2016 train folder not found: {args.davis_root}")
+    torch.set_num_threads(args.threads)
+    return resolve_weights("deaott", args.weights), [s for s in args.sequences.split(",") if s]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_arguments(parser, DAVIS2016_HOLDOUT, "real-footage-eval")
     parser.add_argument("--short-edges", default="auto",
                         help="comma-separated network input short edges, or auto")
     parser.add_argument("--no-composite", action="store_true",
                         help="skip the multi-object composite clips")
-    parser.add_argument("--out", type=Path, default=Path("real-footage-eval"))
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    if not args.davis_root.is_dir():
-        raise SystemExit(f"DAVIS 2016 train folder not found: {args.davis_root}")
-    torch.set_num_threads(args.threads)
-    weights = resolve_weights("deaott", args.weights)
-    sequences = [s for s in args.sequences.split(",") if s]
+    weights, sequences = setup(args)
     edges = [None if e == "auto" else int(e) for e in args.short_edges.split(",") if e]
     holdout = DavisDataset(args.davis_root, 2016, "train", "480p")
     benchmarks: list[tuple[str, DavisDataset, list[str]]] = [("holdout", holdout, sequences)]

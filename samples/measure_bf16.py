@@ -24,10 +24,10 @@ from aotvideo.evaluation.datasets import DavisDataset
 from aotvideo.evaluation.runner import ModelSpec
 from aotvideo.evaluation.scoring import track_and_score
 from aotvideo.training.holdout import DAVIS2016_HOLDOUT
-from aotvideo.zoo import resolve_weights
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_ROOT = REPO.parent / "shared" / "datasets" / "davis2016-train"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import evaluate_real_footage as real  # noqa: E402  (a sibling script, not a package)
+
 DEFAULT_SEQUENCES = (*DAVIS2016_HOLDOUT, "bear", "car-turn", "lucia", "stroller")
 
 
@@ -45,18 +45,9 @@ def agreement(first: Path, second: Path) -> tuple[int, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", type=Path, default=None,
-                        help="deaott checkpoint (default: the installed or packaged one)")
-    parser.add_argument("--davis-root", type=Path, default=DEFAULT_ROOT)
-    parser.add_argument("--sequences", default=",".join(DEFAULT_SEQUENCES))
-    parser.add_argument("--out", type=Path, default=Path("bf16-eval"))
-    parser.add_argument("--threads", type=int, default=2)
+    real.add_common_arguments(parser, DEFAULT_SEQUENCES, "bf16-eval")
     args = parser.parse_args()
-    if not args.davis_root.is_dir():
-        raise SystemExit(f"DAVIS 2016 train folder not found: {args.davis_root}")
-    torch.set_num_threads(args.threads)
-    weights = resolve_weights("deaott", args.weights)
-    sequences = [s for s in args.sequences.split(",") if s]
+    weights, sequences = real.setup(args)
     dataset = DavisDataset(args.davis_root, 2016, "train", "480p")
     runs = {}
     for name, amp in (("float32", False), ("bfloat16", True)):
