@@ -7,6 +7,9 @@
 #   OUT=/tmp/gpu bash samples/gpu_session.sh            # all three parts
 #   PARTS=tests,bench bash samples/gpu_session.sh        # a subset
 #   DRY_RUN=1 bash samples/gpu_session.sh               # on a CPU: tiny sizes, to check the script
+#   TRAIN_SECONDS=300 ...                               # the training burst's time limit (default 360)
+# Training checkpoints stay in ./gpu-train (too large to bring back); the exported weights
+# of the newest one go to $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-out}
@@ -52,13 +55,13 @@ fi
 if [[ $PARTS == *train* ]]; then
   if [[ -d $DAVIS_ROOT ]]; then
     log "training burst: $STEPS steps from the packaged weights"
-    $PY -m aotvideo train real --model deaott --davis-root "$DAVIS_ROOT" \
+    timeout "${TRAIN_SECONDS:-360}" $PY -m aotvideo train real --model deaott --davis-root "$DAVIS_ROOT" \
       --init-weights aotvideo/data/deaott_real_v3.pth --steps "$STEPS" --batch-size 16 \
       --crop-size 193 --workers 4 --device "$DEVICE" --save-every 200 --keep-last 2 \
-      -o "$OUT/train" --resume auto --set data.short_edge=320 --set data.merge_prob=0.7 \
+      -o gpu-train --resume auto --set data.short_edge=320 --set data.merge_prob=0.7 \
       --set lr=2e-4 > "$OUT/train.log" 2>&1
-    log "training rc=$?"
-    last=$(ls "$OUT"/train/checkpoints/step_*.pt 2>/dev/null | tail -1)
+    log "training rc=$? (124: stopped at the time limit)"
+    last=$(ls gpu-train/checkpoints/step_*.pt 2>/dev/null | tail -1)
     if [[ -n $last ]]; then
       $PY -m aotvideo train export "$last" "$OUT/deaott_gpu_burst.pth" --format aotvideo
       log "exported $last"
