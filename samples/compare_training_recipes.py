@@ -119,7 +119,8 @@ def main() -> int:
                   **score(run, args)}
         result_file.write_text(json.dumps(result, indent=1))
     print(f"{args.steps} steps of 4 clips each; held-out J&F at a 240-pixel network input")
-    print("| variant | what differs | holdout J&F | J | F | composite J&F | s/step |")
+    print("| variant | what differs | holdout J&F | J | F | composite J&F | "
+          "wall s/step (machine shared) |")
     print("|---|---|---|---|---|---|---|")
     for variant in chosen:
         result_file = args.out / variant.name / "result.json"

@@ -330,7 +330,7 @@ class Tracker:
                 self._add_reference(aug, feats, label, index)
             with_mask = self._probs_with_mask(None if probs is None else probs(), slot_labels,
                                               given_slots)
-            probs = lambda: with_mask  # noqa: E731
+            probs = _constant(with_mask)
         else:
             if feedback is not None:
                 given = torch.from_numpy(feedback).to(self.device)
@@ -457,7 +457,12 @@ def _combine_augmentations(logits: list[torch.Tensor], labels: list[torch.Tensor
         only = logits[0]
         return functools.partial(torch.softmax, only, dim=0), labels[0]
     probs = torch.stack([torch.softmax(l, dim=0) for l in logits]).mean(0)
-    return (lambda: probs), channel_argmax(probs)
+    return _constant(probs), channel_argmax(probs)
+
+
+def _constant(value: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """A function returning ``value`` (probabilities already worked out)."""
+    return lambda: value
 
 
 def _select_channels(probs: torch.Tensor, channels: list[int]) -> torch.Tensor:
