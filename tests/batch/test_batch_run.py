@@ -43,12 +43,17 @@ STARTED = re.compile(r"\] (\S+): started \(attempt (\d+)\) on (\S+):(\d+)$")
 # -- media and helpers ---------------------------------------------------------------------------------
 
 
+VICTIM_FRAMES = 120
+"""Long enough that the job is still running when a test kills its worker or presses Ctrl-C
+after its first progress line (a few seconds even at bfloat16 speed)."""
+
+
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory, weights: Path) -> dict[str, Path]:
     """Clips, masks and a manifest: the victim (long enough to be killed in), two good clips,
     a corrupt video and a mask of the wrong size."""
     root = tmp_path_factory.mktemp("batch")
-    for name, frames, seed in (("victim", 30, 2), ("g0", 8, 0), ("g1", 8, 1)):
+    for name, frames, seed in (("victim", VICTIM_FRAMES, 2), ("g0", 8, 0), ("g1", 8, 1)):
         pairs = list(scene(WIDTH, HEIGHT, frames, objects=2, seed=seed))
         write_clip(root / f"{name}.mp4", [frame for frame, _ in pairs])
         write_palette_png(root / f"{name}.png", pairs[0][1])
@@ -195,12 +200,12 @@ def test_killed_worker_is_retried_and_failures_recorded(local_run: dict[str, Any
     records = {r.job.id: r for r in report.records}
     assert local_run["killed"], "the victim's worker was never killed"
     victim = records["victim"]
-    assert victim.status == "done" and victim.attempts == 2 and victim.frames == 30
+    assert victim.status == "done" and victim.attempts == 2 and victim.frames == VICTIM_FRAMES
     assert "killed by SIGKILL" in victim.errors[0]
     for name in GOOD:
         assert records[name].status in ("done", "skipped")
         assert len(list((local_run["out"] / f"{name}.masks").glob("*.png"))) == 8
-    assert len(list((local_run["out"] / "victim.masks").glob("*.png"))) == 30
+    assert len(list((local_run["out"] / "victim.masks").glob("*.png"))) == VICTIM_FRAMES
     corrupt, small = records["corrupt"], records["small"]
     assert corrupt.status == "failed" and corrupt.attempts == 2 and corrupt.kind == "input"
     assert small.status == "failed" and small.kind == "mask" and "48x32" in (small.error or "")
