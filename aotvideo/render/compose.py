@@ -63,18 +63,20 @@ def overlay(
     if not selected.any():
         return out
     colours = np.array([object_colour(i) for i in ids], dtype=np.float32)
-    slot = np.searchsorted(drawn, labels[selected])
+    owners = labels[selected]  # the id of each selected pixel, in row-major order
+    slot = np.searchsorted(drawn, owners)
     pixels = out[selected].astype(np.float32)
     out[selected] = np.clip(pixels * (1 - alpha) + colours[slot] * alpha + 0.5, 0, 255
                             ).astype(np.uint8)
     if width:
-        _draw_outlines(out, labels, selected, ids, colours.astype(np.uint8), width)
+        _draw_outlines(out, labels, selected, owners, ids, colours.astype(np.uint8), width)
     return out
 
 
-def _draw_outlines(out: np.ndarray, labels: np.ndarray, selected: np.ndarray, ids: list[int],
-                   colours: np.ndarray, width: int) -> None:
-    """Paint each object's inner border ``width`` pixels wide in its colour, in place.
+def _draw_outlines(out: np.ndarray, labels: np.ndarray, selected: np.ndarray,
+                   owners: np.ndarray, ids: list[int], colours: np.ndarray, width: int) -> None:
+    """Paint each object's inner border ``width`` pixels wide in its colour, in place
+    (``owners``: ``labels[selected]``).
 
     Each object is eroded inside its bounding box grown by the kernel's reach, which equals
     eroding the whole frame (outside the box there is nothing of the object) at a fraction of
@@ -83,7 +85,6 @@ def _draw_outlines(out: np.ndarray, labels: np.ndarray, selected: np.ndarray, id
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
     height, frame_width = labels.shape
     ys, xs = np.nonzero(selected)
-    owners = labels[ys, xs]
     for colour, object_id in zip(colours, ids):
         mine = owners == object_id
         if not mine.any():

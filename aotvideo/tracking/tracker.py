@@ -121,7 +121,6 @@ class Tracker:
         self.model = model.to(self.device).eval()
         self.config = model.config
         self._autocast_dtype = autocast_dtype(amp, self.device)
-        self.amp = self._autocast_dtype is not None
         self.max_long_term = max_long_term
         self.long_term_gap = long_term_gap or self.config.long_term_gap
         self.flip = flip
@@ -144,6 +143,11 @@ class Tracker:
     def object_ids(self) -> tuple[int, ...]:
         """Ids of the objects being tracked, ascending."""
         return tuple(sorted(self._slots))
+
+    @property
+    def amp(self) -> bool:
+        """Whether the session runs in mixed precision (see :attr:`precision`)."""
+        return self._autocast_dtype is not None
 
     @property
     def precision(self) -> str:
