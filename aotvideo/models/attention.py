@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import gemm
 from .layers import DepthwiseConvSeq, silu
 from .local_attention import (local_aggregate, local_logits, masked_window_softmax,
                               window_validity)
@@ -35,42 +36,63 @@ def _attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, heads: 
     k = _split_heads(key, heads)
     v = _split_heads(value, heads)
     scale = 1.0 / math.sqrt(key_dim)
-    if _fused_kernel_unavailable(q, v, dropout):
+    if _explicit_is_faster(q, k, v, dropout):
         out = _attend_explicit(q, k, v, scale)
     else:
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scale)
     return _merge_heads(out)
 
 
-def _fused_kernel_unavailable(q: torch.Tensor, v: torch.Tensor, dropout: float) -> bool:
-    """Whether ``scaled_dot_product_attention`` would take its unfused "math" path on the CPU.
+def _explicit_is_faster(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                        dropout: float) -> bool:
+    """Whether :func:`_attend_explicit` beats ``scaled_dot_product_attention`` here.
 
-    PyTorch's CPU flash kernel needs queries and values of one width; DeAOT's values (visual +
-    identity, 1024 channels) are far wider than its keys (128).  The math fallback builds the
-    whole (Lq, Lk) matrix at once: in bfloat16 it is 3-8x slower than
-    :func:`_attend_explicit`, in float32 about as fast (measured with
-    ``samples/profile_tracking.py``'s shapes).  Without gradients only: training keeps the
-    library path.
+    On the CPU, without gradients or dropout (inference), two cases (measured with
+    ``samples/profile_tracking.py``'s shapes on a 2-core AMD EPYC):
+
+    * values wider than queries (DeAOT: 1024 channels of visual + identity values against
+      128-wide keys): PyTorch's fused CPU kernel needs one width, and its "math" fallback builds
+      the whole (Lq, Lk) matrix at once, 3-8x slower in bfloat16;
+    * float32 products that go to oneDNN (:mod:`aotvideo.models.gemm`) with at most
+      :data:`_WHOLE_HEAD_LIMIT` weights per head: the fused kernel multiplies through the BLAS,
+      which on some CPUs (MKL on AMD) runs at half oneDNN's rate (AOT-T's 8-head
+      self-attention at 943 positions: 6.6 -> 4.2 ms).  With more weights the fused kernel's
+      streaming wins.
     """
-    return (q.device.type == "cpu" and q.shape[-1] != v.shape[-1] and dropout == 0.0
-            and not torch.is_grad_enabled())
+    if q.device.type != "cpu" or dropout != 0.0 or torch.is_grad_enabled():
+        return False
+    if q.shape[-1] != v.shape[-1]:
+        return True
+    return q.shape[-2] * k.shape[-2] <= _WHOLE_HEAD_LIMIT and gemm.onednn_applies(q, k, v)
 
+
+_WHOLE_HEAD_LIMIT = 1 << 20
+"""Largest Lq x Lk for which equal-width attention is computed as whole matrices per head."""
 
 _QUERY_CHUNK = 256
-"""Query rows per block of :func:`_attend_explicit`: a (256, Lk) block of weights stays in
-the cache for the softmax and the product with V."""
+"""Query rows per block of :func:`_attend_explicit` when values are wider than keys: a
+(256, Lk) block of weights stays in the cache for the softmax and the product with V."""
 
 
 def _attend_explicit(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                      scale: float) -> torch.Tensor:
-    """softmax(scale * Q K^T) V in blocks of query rows: q (B, H, Lq, d), k (B, H, Lk, d),
-    v (B, H, Lk, dv) -> (B, H, Lq, dv)."""
-    out = q.new_empty((*q.shape[:-1], v.shape[-1]))
-    keys = k.transpose(-1, -2)
-    for start in range(0, q.shape[-2], _QUERY_CHUNK):
-        rows = slice(start, start + _QUERY_CHUNK)
-        weights = torch.matmul(q[..., rows, :] * scale, keys)
-        torch.matmul(weights.softmax(dim=-1), v, out=out[..., rows, :])
+    """softmax(scale * Q K^T) V head by head: q (B, H, Lq, d), k (B, H, Lk, d),
+    v (B, H, Lk, dv) -> (B, H, Lq, dv).
+
+    Values wider than keys go in blocks of :data:`_QUERY_CHUNK` query rows; equal widths
+    (small heads, where the number of products costs more than the cache) in one block.
+    """
+    batch, heads, length = q.shape[:3]
+    out = q.new_empty((batch, heads, length, v.shape[-1]))
+    rows_per_block = _QUERY_CHUNK if v.shape[-1] != q.shape[-1] else length
+    for b in range(batch):
+        for h in range(heads):
+            keys_t = gemm.dense(k[b, h]).transpose(0, 1)
+            values = gemm.dense(v[b, h])
+            for start in range(0, length, rows_per_block):
+                rows = slice(start, start + rows_per_block)
+                weights = gemm.matmul(q[b, h, rows] * scale, keys_t)
+                out[b, h, rows] = gemm.matmul(weights.softmax(dim=-1), values)
     return out
 
 

@@ -3,7 +3,8 @@
 :func:`optimize_for_inference` returns a copy whose frozen batch norms are folded into the
 convolutions before them (one memory pass less per layer; the result differs from the unfolded
 arithmetic only by float rounding) and whose convolution weights use the channels-last memory
-format that oneDNN/cuDNN run fastest.  The original model is left untouched, so it keeps its
+format that oneDNN/cuDNN run fastest; its linear layers send float32 CPU products to oneDNN too
+(:mod:`aotvideo.models.gemm`).  The original model is left untouched, so it keeps its
 checkpoint layout and can be trained or saved.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from .encoders import FrozenBatchNorm2d
+from .gemm import use_onednn_linears
 from .model import AOTModel
 
 
@@ -59,7 +61,8 @@ def fold_frozen_batch_norms(module: nn.Module) -> int:
 
 
 def optimize_for_inference(model: AOTModel) -> AOTModel:
-    """An eval-mode copy of ``model`` with batch norms folded and channels-last weights.
+    """An eval-mode copy of ``model`` with batch norms folded, channels-last weights and
+    oneDNN linear layers.
 
     The copy computes the same function (up to float rounding) and is marked with
     ``inference_optimized = True``; :class:`aotvideo.Tracker` makes one unless given one.
@@ -69,5 +72,6 @@ def optimize_for_inference(model: AOTModel) -> AOTModel:
         p.requires_grad_(False)
     fold_frozen_batch_norms(optimized.encoder)
     optimized.to(memory_format=torch.channels_last)
+    use_onednn_linears(optimized)
     optimized.inference_optimized = True
     return optimized

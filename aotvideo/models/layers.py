@@ -81,7 +81,11 @@ class GNGeluDepthwiseConv(nn.Module):
 
     def forward(self, x: torch.Tensor, size_2d: tuple[int, int]) -> torch.Tensor:
         """(h*w, B, C) -> (h*w, B, C)."""
-        y = self.conv(F.gelu(self.gn(seq_to_map(x, size_2d))))
+        # GroupNorm of the permuted sequence (a channels-last map) copies it twice inside the
+        # CPU kernel; one explicit NCHW copy, and channels-last again for the depthwise conv,
+        # give the same numbers in 60% of the time (AOT's feed-forward at 23x41x1024).
+        normed = self.gn(seq_to_map(x, size_2d).contiguous())
+        y = self.conv(F.gelu(normed).contiguous(memory_format=torch.channels_last))
         return map_to_seq(y)
 
 

@@ -89,6 +89,16 @@ def local_logits(query: torch.Tensor, key: torch.Tensor, radius: int) -> torch.T
                                    key.permute(0, 3, 1, 2).contiguous(), kernel_size=1,
                                    patch_size=window, stride=1, padding=0, dilation_patch=1)
         return corr.view(b, window * window, height, width).permute(0, 2, 3, 1)
+    if b > 1:
+        packed = _local_logits(_side_by_side(query, radius), _side_by_side(key, radius), radius)
+        return _unpack(packed, b, width)
+    return _local_logits(query, key, radius)
+
+
+def _local_logits(query: torch.Tensor, key: torch.Tensor, radius: int) -> torch.Tensor:
+    """:func:`local_logits` by window-row tile products, one image after another."""
+    b, height, width, c = query.shape
+    window = 2 * radius + 1
     tile, row_length = _layout(width, radius)
     padded_key = _pad_rows(key, radius, row_length)
     query = F.pad(query, (0, 0, 0, row_length - width))
@@ -115,6 +125,16 @@ def local_aggregate(weights: torch.Tensor, value: torch.Tensor, radius: int) -> 
     Returns:
         (B, H, W, C).
     """
+    b, width = value.shape[0], value.shape[2]
+    if b > 1:
+        packed = _local_aggregate(_side_by_side(weights, radius), _side_by_side(value, radius),
+                                  radius)
+        return _unpack(packed, b, width)
+    return _local_aggregate(weights, value, radius)
+
+
+def _local_aggregate(weights: torch.Tensor, value: torch.Tensor, radius: int) -> torch.Tensor:
+    """:func:`local_aggregate` by window-row tile products, one image after another."""
     b, height, width, c = value.shape
     window = 2 * radius + 1
     tile, row_length = _layout(width, radius)
@@ -139,6 +159,22 @@ def local_aggregate(weights: torch.Tensor, value: torch.Tensor, radius: int) -> 
         assert out is not None
         images.append(out.view(height, row_length, c)[:, :width])
     return torch.stack(images)
+
+
+def _side_by_side(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """(B, H, W, C) -> (1, H, B * (W + r), C): the images in a row, each followed by ``r`` zero
+    columns.  A window never reaches from one image into the next (the gap is zero keys and
+    values, and :func:`window_validity` of the single image excludes it from the softmax), so
+    the tile products of all images run as one batch instead of one small batch per image."""
+    b, height, width, c = x.shape
+    gapped = F.pad(x, (0, 0, 0, radius))
+    return gapped.permute(1, 0, 2, 3).reshape(1, height, b * (width + radius), c)
+
+
+def _unpack(x: torch.Tensor, batch: int, width: int) -> torch.Tensor:
+    """Inverse of :func:`_side_by_side` for a result (1, H, B * (W + r), N) -> (B, H, W, N)."""
+    _, height, total, n = x.shape
+    return x.view(height, batch, total // batch, n)[:, :, :width].permute(1, 0, 2, 3)
 
 
 @functools.lru_cache(maxsize=32)

@@ -100,13 +100,29 @@ class AOTModel(nn.Module):
         """
         bank = self.patch_wise_id_bank
         if one_hot.shape[0] != 1 or (torch.is_grad_enabled() and one_hot.requires_grad):
-            emb = bank(one_hot)
-        else:
-            # Channels that are zero everywhere add exactly nothing: convolve only the identities
-            # present (background and the tracked objects), a fraction of the 11 channels.
-            present = one_hot[0].flatten(1).amax(1).nonzero().flatten()
-            emb = F.conv2d(one_hot[:, present], bank.weight[:, present], bank.bias, bank.stride,
-                           bank.padding)
+            return self._finish_identity(bank(one_hot))
+        # Channels that are zero everywhere add exactly nothing: convolve only the identities
+        # present (background and the tracked objects), a fraction of the 11 channels.
+        present = one_hot[0].flatten(1).amax(1).nonzero().flatten()
+        return self._present_identities(one_hot[:, present], present)
+
+    def identity_embedding_of_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """:meth:`identity_embedding` of the one-hot of an (H, W) label map with values in
+        ``0 .. max_objects``, built for the identities present only -> (h*w, 1, 256)."""
+        counts = torch.bincount(labels.flatten(), minlength=self.config.max_objects + 1)
+        present = counts.nonzero().flatten()
+        one_hot = (labels.unsqueeze(0) == present.view(-1, 1, 1)).unsqueeze(0)
+        return self._present_identities(one_hot.to(self.patch_wise_id_bank.weight.dtype),
+                                        present)
+
+    def _present_identities(self, channels: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """Identity bank applied to the one-hot ``channels`` (1, P, H, W) of ids ``present``."""
+        bank = self.patch_wise_id_bank
+        emb = F.conv2d(channels, bank.weight[:, present], bank.bias, bank.stride, bank.padding)
+        return self._finish_identity(emb)
+
+    def _finish_identity(self, emb: torch.Tensor) -> torch.Tensor:
+        """(B, 256, h, w) bank output -> normalised (DeAOT) sequence (h*w, B, 256)."""
         if self.is_deaot:
             emb = self.id_norm(emb.permute(2, 3, 0, 1)).permute(2, 3, 0, 1)
         emb = self.id_dropout(emb)

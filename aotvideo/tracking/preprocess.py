@@ -1,6 +1,8 @@
 """Frame and mask preprocessing of the reference evaluation protocol."""
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import torch
@@ -38,22 +40,30 @@ def network_input_size(height: int, width: int, *, align_corners: bool = True,
 
 def normalize_frame(frame: np.ndarray, size: tuple[int, int], *, flip: bool = False,
                     device: torch.device | str = "cpu") -> torch.Tensor:
-    """(H, W, 3) uint8 RGB -> (1, 3, h, w) float32 normalised network input.
+    """(H, W, 3) uint8 RGB -> (1, 3, h, w) float32 normalised network input, channels-last.
 
     Resizes with ``cv2.resize(INTER_CUBIC)`` of the float32 image (skipped when the size is
-    unchanged), then ``(x / 255 - mean) / std``; ``flip`` mirrors horizontally.
+    unchanged), then ``(x / 255 - mean) / std`` in float32; ``flip`` mirrors horizontally.
+    The result is a channels-last view of an (h, w, 3) buffer, the layout the encoders'
+    convolutions read without a reorder.
     """
-    image = frame.astype(np.float32)
     h, w = size
-    if image.shape[0] != h or image.shape[1] != w:
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
+    if frame.shape[0] != h or frame.shape[1] != w:
+        image = torch.from_numpy(cv2.resize(frame.astype(np.float32), (w, h),
+                                            interpolation=cv2.INTER_CUBIC)).to(device)
+    else:  # the uint8 frame travels to the device, a quarter of the float32 bytes
+        image = torch.from_numpy(np.ascontiguousarray(frame)).to(device).to(torch.float32)
     if flip:
-        image = image[:, ::-1]
-    image = image / 255.0
-    image -= np.asarray(IMAGENET_MEAN, dtype=np.float32)
-    image /= np.asarray(IMAGENET_STD, dtype=np.float32)
-    tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).unsqueeze(0)
-    return tensor.to(device)
+        image = image.flip(1)
+    image.div_(255.0).sub_(_constant(IMAGENET_MEAN, image.device)).div_(
+        _constant(IMAGENET_STD, image.device))
+    return image.permute(2, 0, 1).unsqueeze(0)
+
+
+@functools.lru_cache(maxsize=8)
+def _constant(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
+    """A float32 vector of ``values`` on ``device`` (cached; callers must not modify it)."""
+    return torch.tensor(values, dtype=torch.float32, device=device)
 
 
 def resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -382,9 +382,7 @@ class Tracker:
             small = small.flip(-1)
         local = small - group * per
         local = torch.where((local >= 1) & (local <= per), local, torch.zeros_like(local))
-        identities = torch.arange(per + 1, device=local.device).view(-1, 1, 1)
-        one_hot = (local.unsqueeze(0) == identities).unsqueeze(0).float()  # (1, 11, h, w)
-        return self.model.identity_embedding(one_hot)
+        return self.model.identity_embedding_of_labels(local)
 
     def _write_memory(self, aug: _Augmentation, group_currents: list[list[MemoryEntry]],
                       slot_labels: torch.Tensor, index: int) -> None:

@@ -49,3 +49,17 @@ def test_gradients():
     w = torch.randn(2, 5, 7, (2 * r + 1) ** 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: local_logits(a, b, r), (q, k))
     assert torch.autograd.gradcheck(lambda a, b: local_aggregate(a, b, r), (w, k))
+
+
+def test_several_images_side_by_side_equal_one_at_a_time():
+    """Images (batch x heads) are multiplied side by side in one batch of tiles; the result
+    is exactly that of each image alone."""
+    torch.manual_seed(0)
+    q, k = torch.randn(8, 23, 41, 32), torch.randn(8, 23, 41, 32)
+    v = torch.randn(8, 23, 41, 32)
+    attn = torch.randn(8, 23, 41, 225).softmax(-1)
+    logits = local_logits(q, k, 7)
+    out = local_aggregate(attn, v, 7)
+    for i in range(8):
+        assert torch.equal(logits[i], local_logits(q[i:i + 1], k[i:i + 1], 7)[0])
+        assert torch.equal(out[i], local_aggregate(attn[i:i + 1], v[i:i + 1], 7)[0])

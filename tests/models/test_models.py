@@ -147,3 +147,20 @@ def test_mobilenetv3_variant_builds_runs_and_trains():
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads
                          if g is not None)
     assert model.encoder_projector.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["deaott", "aott"])
+def test_identity_embedding_of_labels_equals_the_one_hot_path(name):
+    torch.manual_seed(0)
+    model = aotvideo.build_model(name)
+    labels = torch.zeros(65, 97, dtype=torch.long)
+    labels[10:30, 20:50] = 3
+    labels[40:60, 5:25] = 1
+    one_hot = torch.nn.functional.one_hot(labels, 11).permute(2, 0, 1).unsqueeze(0).float()
+    with torch.no_grad():
+        assert torch.equal(model.identity_embedding_of_labels(labels),
+                           model.identity_embedding(one_hot))
+        full = torch.nn.functional.conv2d(one_hot, model.patch_wise_id_bank.weight,
+                                          model.patch_wise_id_bank.bias, 16, 8)
+        expected = model._finish_identity(full)
+        assert torch.allclose(model.identity_embedding_of_labels(labels), expected, atol=1e-5)

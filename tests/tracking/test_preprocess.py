@@ -1,0 +1,46 @@
+"""Frame normalisation: the reference arithmetic, bit for bit, in the encoders' layout."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from aotvideo.tracking.preprocess import (IMAGENET_MEAN, IMAGENET_STD, network_input_size,
+                                          normalize_frame)
+
+
+def _reference(frame: np.ndarray, size: tuple[int, int], flip: bool) -> torch.Tensor:
+    """The original evaluation's preprocessing, spelled out with NumPy."""
+    image = frame.astype(np.float32)
+    if image.shape[:2] != size:
+        image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
+    if flip:
+        image = image[:, ::-1]
+    image = image / 255.0
+    image -= np.asarray(IMAGENET_MEAN, dtype=np.float32)
+    image /= np.asarray(IMAGENET_STD, dtype=np.float32)
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).unsqueeze(0)
+
+
+@pytest.mark.parametrize("size", [(65, 97), (49, 81)])
+@pytest.mark.parametrize("flip", [False, True])
+def test_normalize_frame_equals_the_reference(size, flip):
+    frame = np.random.default_rng(0).integers(0, 256, (65, 97, 3), dtype=np.uint8)
+    out = normalize_frame(frame, size, flip=flip)
+    assert out.shape == (1, 3, *size) and out.dtype == torch.float32
+    assert torch.equal(out, _reference(frame, size, flip))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_normalize_frame_leaves_the_frame_alone():
+    frame = np.full((17, 33, 3), 200, dtype=np.uint8)
+    normalize_frame(frame, (17, 33))
+    assert int(frame.min()) == 200 and int(frame.max()) == 200
+
+
+def test_network_input_size_snaps_to_the_grid():
+    # 479 / 16 = 29.9 -> 30 * 16 + 1; 853 / 16 = 53.3 -> 53 * 16 + 1
+    assert network_input_size(480, 854) == (481, 849)
+    # 854 * 2/3 = 569.3 -> 569; (569 - 1) / 16 = 35.5 rounds half to even -> 36 * 16 + 1
+    assert network_input_size(480, 854, max_short_edge=320) == (321, 577)
