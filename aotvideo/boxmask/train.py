@@ -123,8 +123,17 @@ def _new_network(config: TrainConfig) -> BoxMaskNet:
 
 
 def train(config: TrainConfig) -> Path:
-    """Train (or continue) a run; returns the checkpoint's path."""
+    """Train (or continue) a run with ``config.threads`` torch threads (the caller's thread
+    count is restored afterwards); returns the checkpoint's path."""
+    previous = torch.get_num_threads()
     torch.set_num_threads(config.threads)
+    try:
+        return _train(config)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(config: TrainConfig) -> Path:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint.pth"

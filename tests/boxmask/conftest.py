@@ -2,10 +2,12 @@
 the held-out DAVIS 2016 folder beside the checkout (tests that need it skip without it)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from aotvideo.boxmask import box_of_mask
 from aotvideo.io import VideoReader, read_mask
@@ -42,3 +44,12 @@ def davis_root() -> Path:
         pytest.skip(f"DAVIS 2016 train frames not found at {DAVIS_ROOT} (real-footage tests read "
                     "../shared/datasets beside the checkout)")
     return DAVIS_ROOT
+
+
+@pytest.fixture
+def two_threads() -> Iterator[None]:
+    """Two torch threads for the test (the head's measured setting), the old count after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)

@@ -103,8 +103,7 @@ def test_the_packaged_head_is_intact_and_small() -> None:
     assert all(p.dtype == torch.float32 for p in net.parameters())
 
 
-def test_the_head_finds_the_sample_objects_in_box_order(sample_frame, sample_truth, sample_boxes) -> None:
-    torch.set_num_threads(2)
+def test_the_head_finds_the_sample_objects_in_box_order(two_threads, sample_frame, sample_truth, sample_boxes) -> None:
     segmenter = BoxSegmenter(SegmenterConfig(method="auto"))
     assert segmenter.method == "head" and segmenter.fallback_reason is None
     labels = segmenter.labels(sample_frame, sample_boxes)
@@ -164,8 +163,7 @@ HEAD_HELD_OUT_BOUND = 0.72
 GRABCUT_HELD_OUT_BOUND = 0.50
 
 
-def test_the_head_beats_grabcut_on_held_out_real_footage(davis_root: Path) -> None:
-    torch.set_num_threads(2)
+def test_the_head_beats_grabcut_on_held_out_real_footage(two_threads, davis_root: Path) -> None:
     head = BoxSegmenter(SegmenterConfig(method="head"))
     grabcut = BoxSegmenter(SegmenterConfig(method="grabcut"))
     methods = {"head": lambda image, box: head.masks(image, [box])[0],

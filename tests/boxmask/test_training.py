@@ -60,7 +60,9 @@ def test_a_tiny_run_resumes_and_exports(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["--davis-root", str(root), "-o", str(out), "--batch-size", "2", "--crop-size", "32",
             "--threads", "1", "--log-every", "1"]
+    threads = torch.get_num_threads()
     assert train_main(args + ["--steps", "2"]) == 0
+    assert torch.get_num_threads() == threads  # the run's --threads 1 does not leak out
     first = torch.load(out / "checkpoint.pth", weights_only=True)
     assert first["step"] == 2
     assert train_main(args + ["--steps", "3"]) == 0  # continues from step 2
