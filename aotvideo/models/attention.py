@@ -141,7 +141,7 @@ class _WindowMixin:
         weight = self.relative_emb_k.weight.view(heads, -1, d)  # (H, N, d)
         bias = self.relative_emb_k.bias.view(heads, 1, -1)
         q = query.reshape(bh // heads, heads, h * w, d)
-        out = torch.matmul(q, weight.transpose(1, 2)) + bias
+        out = _per_head_matmul(q, weight.transpose(1, 2)) + bias
         return out.view(bh, h, w, -1)
 
     def _window_attention(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -163,6 +163,13 @@ class _WindowMixin:
         if self.training and self.drop_prob > 0:
             attn = F.dropout(attn, self.drop_prob)
         return attn, local_aggregate(attn, v, self.max_dis)
+
+def _per_head_matmul(x: torch.Tensor, per_head: torch.Tensor) -> torch.Tensor:
+    """x (B, H, L, K) times one (K, N) matrix per head, per_head (H, K, N) -> (B, H, L, N)."""
+    if x.shape[0] == 1:
+        return gemm.matmul(x[0], per_head).unsqueeze(0)
+    return torch.matmul(x, per_head)
+
 
 def _to_channels_last(x: torch.Tensor, heads: int, size_2d: tuple[int, int]) -> torch.Tensor:
     """(h*w, B, H*d) -> (B*H, h, w, d)."""
@@ -205,7 +212,7 @@ class LocalAttention(nn.Module, _WindowMixin):
         bh, h, w, n = attn.shape
         heads = self.num_head
         rel_v = self.relative_emb_v.transpose(1, 2)  # (H, N, d)
-        bias = torch.matmul(attn.reshape(batch, heads, h * w, n), rel_v)
+        bias = _per_head_matmul(attn.reshape(batch, heads, h * w, n), rel_v)
         out = out + bias.view(bh, h, w, -1)
         return self.projection(_from_channels_last(out, batch))
 

@@ -37,30 +37,53 @@ def _layout(width: int, radius: int) -> tuple[int, int]:
     return tile, (query_tiles + -(-2 * radius // tile)) * tile
 
 
-def _pad_rows(x: torch.Tensor, radius: int, row_length: int) -> torch.Tensor:
-    """(B, H, W, C) -> zero-padded (B, H + 2r + 1, Wp, C), image at rows/cols offset by r.
+def _span(images: int, width: int, radius: int) -> int:
+    """Width of the row holding ``images`` images side by side (see :func:`_lay_out`)."""
+    return width if images == 1 else images * (width + radius)
 
-    The extra bottom row keeps the last overlapping tile of the last row inside the storage.
+
+def _lay_out(x: torch.Tensor, radius: int, row_length: int, *, keys: bool) -> torch.Tensor:
+    """(B, H, W, C) -> one zero-filled picture (rows, Wp, C) holding the B images side by side.
+
+    Image ``i`` starts at column ``i * (W + r)``, so ``r`` zero columns separate neighbours: a
+    window never reaches from one image into the next (the gap holds zero keys and values, and
+    :func:`window_validity` of the single image excludes it from the softmax), and the tile
+    products of all images (batch x heads) run as one batch instead of one small batch each.
+    Queries and weights keep the image rows (``rows = H``); keys and values (``keys``) are
+    shifted by ``r`` rows and columns, with ``r`` zero rows above and ``r + 1`` below (the extra
+    row keeps the last overlapping tile of the last row inside the storage).
     """
     b, h, w, c = x.shape
-    padded = x.new_zeros((b, h + 2 * radius + 1, row_length, c))
-    padded[:, radius:radius + h, radius:radius + w] = x
-    return padded
+    offset = radius if keys else 0
+    rows = h + 2 * radius + 1 if keys else h
+    picture = x.new_zeros((rows, row_length, c))
+    span = _span(b, w, radius)
+    step = span // b
+    target = picture[offset:offset + h, offset:offset + b * step].view(h, b, step, c)
+    target[:, :, :w] = x.permute(1, 0, 2, 3)
+    return picture
 
 
-def _row_tiles(padded: torch.Tensor, image: int, dy: int, height: int, tile: int,
+def _unpack(x: torch.Tensor, images: int, width: int, radius: int) -> torch.Tensor:
+    """A result (H, Wp, N) laid out like :func:`_lay_out`'s queries -> (B, H, W, N) view."""
+    height, _, n = x.shape
+    step = _span(images, width, radius) // images
+    return x[:, :images * step].view(height, images, step, n)[:, :, :width].permute(1, 0, 2, 3)
+
+
+def _row_tiles(padded: torch.Tensor, dy: int, height: int, tile: int,
                radius: int) -> torch.Tensor:
-    """Overlapping key tiles of window row ``dy`` for every query tile of image ``image``.
+    """Overlapping key tiles of window row ``dy`` for every query tile.
 
     Query tile ``n = y * (Wp / T) + j`` covers query row ``y``, columns ``jT .. jT+T-1``; its
     keys are padded row ``y + dy``, columns ``jT .. jT+T+2r-1``.  Because ``Wp`` is a multiple
     of ``T`` these tiles start every ``T`` positions of the flattened rows, so the result is a
-    plain strided view (N, T + 2r, C) that ``bmm`` reads without a copy.
+    plain strided view (N, T + 2r, C) of ``padded`` (rows, Wp, C) that ``bmm`` reads without a
+    copy.
     """
-    _, rows, row_length, c = padded.shape
-    base = padded[image]
-    return base.as_strided((height * row_length // tile, tile + 2 * radius, c), (tile * c, c, 1),
-                           base.storage_offset() + dy * row_length * c)
+    _, row_length, c = padded.shape
+    return padded.as_strided((height * row_length // tile, tile + 2 * radius, c),
+                             (tile * c, c, 1), padded.storage_offset() + dy * row_length * c)
 
 
 def _band(matrix: torch.Tensor, tile: int, radius: int) -> torch.Tensor:
@@ -89,29 +112,16 @@ def local_logits(query: torch.Tensor, key: torch.Tensor, radius: int) -> torch.T
                                    key.permute(0, 3, 1, 2).contiguous(), kernel_size=1,
                                    patch_size=window, stride=1, padding=0, dilation_patch=1)
         return corr.view(b, window * window, height, width).permute(0, 2, 3, 1)
-    if b > 1:
-        packed = _local_logits(_side_by_side(query, radius), _side_by_side(key, radius), radius)
-        return _unpack(packed, b, width)
-    return _local_logits(query, key, radius)
-
-
-def _local_logits(query: torch.Tensor, key: torch.Tensor, radius: int) -> torch.Tensor:
-    """:func:`local_logits` by window-row tile products, one image after another."""
-    b, height, width, c = query.shape
-    window = 2 * radius + 1
-    tile, row_length = _layout(width, radius)
-    padded_key = _pad_rows(key, radius, row_length)
-    query = F.pad(query, (0, 0, 0, row_length - width))
+    tile, row_length = _layout(_span(b, width, radius), radius)
+    queries = _lay_out(query, radius, row_length, keys=False)
+    padded_key = _lay_out(key, radius, row_length, keys=True)
     num = height * row_length // tile
-    images = []
-    for image in range(b):
-        query_tiles = query[image].reshape(num, tile, c)
-        out = query.new_empty((num, tile, window, window))
-        for dy in range(window):
-            keys = _row_tiles(padded_key, image, dy, height, tile, radius)
-            out[:, :, dy, :] = _band(torch.bmm(query_tiles, keys.transpose(1, 2)), tile, radius)
-        images.append(out.view(height, row_length, window * window)[:, :width])
-    return torch.stack(images)
+    query_tiles = queries.view(num, tile, c)
+    out = query.new_empty((num, tile, window, window))
+    for dy in range(window):
+        keys = _row_tiles(padded_key, dy, height, tile, radius)
+        out[:, :, dy, :] = _band(torch.bmm(query_tiles, keys.transpose(1, 2)), tile, radius)
+    return _unpack(out.view(height, row_length, window * window), b, width, radius)
 
 
 def local_aggregate(weights: torch.Tensor, value: torch.Tensor, radius: int) -> torch.Tensor:
@@ -125,56 +135,29 @@ def local_aggregate(weights: torch.Tensor, value: torch.Tensor, radius: int) -> 
     Returns:
         (B, H, W, C).
     """
-    b, width = value.shape[0], value.shape[2]
-    if b > 1:
-        packed = _local_aggregate(_side_by_side(weights, radius), _side_by_side(value, radius),
-                                  radius)
-        return _unpack(packed, b, width)
-    return _local_aggregate(weights, value, radius)
-
-
-def _local_aggregate(weights: torch.Tensor, value: torch.Tensor, radius: int) -> torch.Tensor:
-    """:func:`local_aggregate` by window-row tile products, one image after another."""
     b, height, width, c = value.shape
     window = 2 * radius + 1
-    tile, row_length = _layout(width, radius)
-    padded_value = _pad_rows(value, radius, row_length)
-    weights = F.pad(weights, (0, 0, 0, row_length - width))
+    tile, row_length = _layout(_span(b, width, radius), radius)
+    rows = _lay_out(weights, radius, row_length, keys=False)
+    padded_value = _lay_out(value, radius, row_length, keys=True)
     num = height * row_length // tile
+    rows = rows.view(num, tile, window, window)
     grad = torch.is_grad_enabled()
-    images = []
-    for image in range(b):
-        rows = weights[image].reshape(num, tile, window, window)
-        out = None
-        for dy in range(window):
+    band_matrix = None
+    out = None
+    for dy in range(window):
+        if band_matrix is None or grad:  # reused without gradients: only the band changes
             band_matrix = value.new_zeros((num, tile, tile + 2 * radius))
-            _band(band_matrix, tile, radius).copy_(rows[:, :, dy, :])
-            values = _row_tiles(padded_value, image, dy, height, tile, radius)
-            if out is None:
-                out = torch.bmm(band_matrix, values)
-            elif grad:
-                out = torch.baddbmm(out, band_matrix, values)
-            else:
-                out.baddbmm_(band_matrix, values)
-        assert out is not None
-        images.append(out.view(height, row_length, c)[:, :width])
-    return torch.stack(images)
-
-
-def _side_by_side(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """(B, H, W, C) -> (1, H, B * (W + r), C): the images in a row, each followed by ``r`` zero
-    columns.  A window never reaches from one image into the next (the gap is zero keys and
-    values, and :func:`window_validity` of the single image excludes it from the softmax), so
-    the tile products of all images run as one batch instead of one small batch per image."""
-    b, height, width, c = x.shape
-    gapped = F.pad(x, (0, 0, 0, radius))
-    return gapped.permute(1, 0, 2, 3).reshape(1, height, b * (width + radius), c)
-
-
-def _unpack(x: torch.Tensor, batch: int, width: int) -> torch.Tensor:
-    """Inverse of :func:`_side_by_side` for a result (1, H, B * (W + r), N) -> (B, H, W, N)."""
-    _, height, total, n = x.shape
-    return x.view(height, batch, total // batch, n)[:, :, :width].permute(1, 0, 2, 3)
+        _band(band_matrix, tile, radius).copy_(rows[:, :, dy, :])
+        values = _row_tiles(padded_value, dy, height, tile, radius)
+        if out is None:
+            out = torch.bmm(band_matrix, values)
+        elif grad:
+            out = torch.baddbmm(out, band_matrix, values)
+        else:
+            out.baddbmm_(band_matrix, values)
+    assert out is not None
+    return _unpack(out.view(height, row_length, c), b, width, radius)
 
 
 @functools.lru_cache(maxsize=32)
