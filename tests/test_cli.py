@@ -272,6 +272,7 @@ def test_alpha_mov_via_the_command(media, weights, env, workdir: Path, clip) -> 
     assert result.returncode == 0, result.stderr.decode()
     with av.open(str(target)) as container:
         assert container.streams.video[0].codec_context.name == "prores"
+        assert container.streams.video[0].codec_context.profile == "4444"
         assert [s.type for s in container.streams] == ["video", "audio"]
         frames = list(container.decode(video=0))
     assert len(frames) == COUNT and frames[0].format.name.startswith("yuva444p")

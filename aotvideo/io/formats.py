@@ -213,7 +213,7 @@ def resolve_output(
                 ".mkv (FFV1) or a folder of PNGs"
             )
         defaults = {
-            "mov": ("prores_ks", "yuva444p10le"),
+            "mov": ("prores_aw", "yuva444p10le"),  # 4444 with alpha, 4x prores_ks's speed
             "webm": ("libvpx-vp9", "yuva420p"),
             "matroska": ("ffv1", "bgra"),
             "nut": ("ffv1", "bgra"),
@@ -257,10 +257,11 @@ def resolve_output(
         codec_options["crf"] = str(35 if crf is None else crf)
         if preset is not None:
             codec_options["preset"] = preset
-    elif chosen == "prores_ks":
+    elif chosen in ("prores_ks", "prores_aw"):
         if crf is not None or preset is not None:
             raise FormatError("--crf and --preset do not apply to ProRes")
-        codec_options["profile"] = "4444" if mode == "alpha" or "444" in chosen_pix else "hq"
+        if chosen == "prores_ks":  # prores_aw picks the profile from the pixel format
+            codec_options["profile"] = "4444" if mode == "alpha" or "444" in chosen_pix else "hq"
         codec_options["vendor"] = "apl0"
     elif crf is not None and chosen not in _CRF_CODECS:
         raise FormatError(f"--crf does not apply to {chosen}")

@@ -25,6 +25,8 @@ def test_formats_follow_the_extension() -> None:
     assert (spec.container, spec.codec, spec.pix_fmt, spec.image) == ("mp4", "libx264", "yuv420p", "rgb")
     assert spec.codec_options["crf"] == "18"
     spec = resolve_output("cut.mov", "alpha")
+    assert (spec.codec, spec.pix_fmt, spec.codec_options["vendor"]) == ("prores_aw", "yuva444p10le", "apl0")
+    spec = resolve_output("cut.mov", "alpha", codec="prores_ks")
     assert (spec.codec, spec.pix_fmt, spec.codec_options["profile"]) == ("prores_ks", "yuva444p10le", "4444")
     spec = resolve_output("cut.webm", "alpha", crf=28)
     assert (spec.codec, spec.pix_fmt, spec.codec_options["crf"]) == ("libvpx-vp9", "yuva420p", "28")
