@@ -164,6 +164,7 @@ class _WindowMixin:
             attn = F.dropout(attn, self.drop_prob)
         return attn, local_aggregate(attn, v, self.max_dis)
 
+
 def _per_head_matmul(x: torch.Tensor, per_head: torch.Tensor) -> torch.Tensor:
     """x (B, H, L, K) times one (K, N) matrix per head, per_head (H, K, N) -> (B, H, L, N)."""
     if x.shape[0] == 1:
