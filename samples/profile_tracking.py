@@ -46,7 +46,8 @@ def instrument(tracker: Tracker) -> None:
     model = tracker.model
     for method, label in (("encode_image", "encoder"), ("propagate", "propagation"),
                           ("decode", "decoder"), ("fuse_memory", "memory fusion"),
-                          ("identity_embedding", "identity embedding")):
+                          ("identity_embedding", "identity embedding"),
+                          ("identity_embedding_of_labels", "identity embedding")):
         setattr(model, method, timed(label, getattr(model, method)))
     tracker_module.normalize_frame = timed("normalise frame", tracker_module.normalize_frame)
     tracker_module.channel_argmax = timed("argmax", tracker_module.channel_argmax)
