@@ -61,9 +61,9 @@ __all__ = [
 DEFAULT_MODEL = "deaott"
 
 #: Weights that ship inside the package (trained by aotvideo itself, see the README's model card).
-PACKAGED_WEIGHTS = {"deaott": "deaott_real_v3.pth"}
+PACKAGED_WEIGHTS = {"deaott": "deaott_real_v4.pth"}
 #: Their SHA-256, checked before they are used.
-PACKAGED_SHA256 = {"deaott": "5b94bc226090e6880be572f087e20bc54dde4220487eee9214eff98468149d44"}
+PACKAGED_SHA256 = {"deaott": "5f60342629d2982b30cbb264fad8b07b7fd778d29a9a3caa7cb1f2e4e074922c"}
 
 _ZOO_PAGE = "https://github.com/yoxu515/aot-benchmark/blob/main/MODEL_ZOO.md"
 

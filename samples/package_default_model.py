@@ -6,7 +6,7 @@
 Loads the checkpoint's (EMA) weights into ``deaott``, stores every floating-point tensor as
 float16 (half the size; ``load_weights`` casts back to float32), checks on the sample clip that
 the half-precision weights track like the float32 ones, and writes
-``aotvideo/data/deaott_real_v3.pth`` in aotvideo's format with a description of the run and the
+``aotvideo/data/deaott_real_v4.pth`` in aotvideo's format with a description of the run and the
 network input the weights track best at (``--input-short-edge``: the ``input`` metadata that
 :class:`aotvideo.Tracker` follows unless told otherwise).  Prints the file's size and SHA-256
 (to record in ``aotvideo.zoo.PACKAGED_SHA256``).
@@ -27,7 +27,7 @@ from aotvideo.io.reader import VideoReader
 from aotvideo.models.weights import FORMAT_KEY, FORMAT_VERSION, INPUT_KEY, read_checkpoint
 
 HERE = Path(__file__).resolve().parent
-TARGET = HERE.parent / "aotvideo" / "data" / "deaott_real_v3.pth"
+TARGET = HERE.parent / "aotvideo" / "data" / "deaott_real_v4.pth"
 
 
 def _track(model: aotvideo.models.AOTModel) -> np.ndarray:

@@ -53,11 +53,12 @@ def test_default_model_tracks_the_sample_clip(tmp_path, monkeypatch):
         ious.append([((labels == obj) & (truth[index] == obj)).sum()
                      / ((labels == obj) | (truth[index] == obj)).sum() for obj in (1, 2, 3)])
     ious = np.array(ious)
-    # measured for deaott_real_v3: whole-clip mean IoU 0.573 / 0.861 / 0.076 (circle / square /
-    # triangle); the square never drops below 0.80 in frames 1-55
+    # measured for deaott_real_v4: whole-clip mean IoU 0.658 / 0.868 / 0.174 (circle / square /
+    # triangle; v3 had 0.573 / 0.861 / 0.076); the square's median IoU is 0.89 and it drops below
+    # 0.6 in one frame of 71 (0.54, a dip near the end that recovers to 0.93)
     circle, square, _ = ious.mean(axis=0)
-    assert square > 0.8 and circle > 0.5, ious.mean(axis=0)
-    assert ious[:55, 1].min() > 0.75, ious[:55].min(axis=0)
+    assert square > 0.8 and circle > 0.55, ious.mean(axis=0)
+    assert np.median(ious[:, 1]) > 0.85 and (ious[:, 1] > 0.6).mean() > 0.95, ious[:, 1]
 
 
 def test_quick_start_command_runs_without_weights_options(tmp_path):
@@ -74,10 +75,10 @@ def test_quick_start_command_runs_without_weights_options(tmp_path):
 
 DAVIS16 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "davis2016-train"
 # J of the packaged model on two real videos of the project's held-out list (held out of the runs
-# that chose its recipe; the shipped weights trained on all 30 videos at the end), tracked at the
+# that chose its recipe; the shipped weights trained on all 30 videos), tracked at the
 # weights' preferred input size and scored like DAVIS 2016 (first and last frames not scored);
 # bounds are the measured value minus a margin (measured values in the model card).
-REAL_FOOTAGE_J = {"dog-agility": 0.80, "horsejump-low": 0.77}  # measured: 0.861, 0.830
+REAL_FOOTAGE_J = {"dog-agility": 0.83, "horsejump-low": 0.79}  # measured: 0.885, 0.842
 
 
 @pytest.mark.parametrize("sequence", sorted(REAL_FOOTAGE_J))
