@@ -63,7 +63,7 @@ DEFAULT_MODEL = "deaott"
 #: Weights that ship inside the package (trained by aotvideo itself, see the README's model card).
 PACKAGED_WEIGHTS = {"deaott": "deaott_real_v4.pth"}
 #: Their SHA-256, checked before they are used.
-PACKAGED_SHA256 = {"deaott": "5f60342629d2982b30cbb264fad8b07b7fd778d29a9a3caa7cb1f2e4e074922c"}
+PACKAGED_SHA256 = {"deaott": "1a7e37413f520119d536097f18bc0c831eab345d4668b765e26ea1f20dd647f4"}
 
 _ZOO_PAGE = "https://github.com/yoxu515/aot-benchmark/blob/main/MODEL_ZOO.md"
 
