@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 
 import torch
-import torch.nn.functional as F
 
 try:  # optional CUDA/C++ accelerator; never required
     from spatial_correlation_sampler import spatial_correlation_sample as _correlation_sample
