@@ -14,10 +14,11 @@ from .errors import (AotVideoError, FrameError, MaskError, MediaError, ModelNotF
                      WeightsError)
 from .models import build_model, list_models, load_weights, save_weights
 from .tracking import Tracker, TrackResult
+from .tracking.builder import TrackerSpec, build_tracker
 from .zoo import load_model
 
 __version__ = "0.1.0"
 
 __all__ = ["AotVideoError", "FrameError", "MaskError", "MediaError", "ModelNotFoundError",
-           "TrackResult", "Tracker", "WeightsError", "__version__", "build_model", "list_models",
-           "load_model", "load_weights", "save_weights"]
+           "TrackResult", "Tracker", "TrackerSpec", "WeightsError", "__version__", "build_model",
+           "build_tracker", "list_models", "load_model", "load_weights", "save_weights"]

@@ -54,6 +54,21 @@ Exit codes:
 """
 
 
+class ObjectsPerGroup(click.ParamType):
+    """``--objects-per-group``: ``auto`` or a number from 1 to 10."""
+
+    name = "objects_per_group"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int | str:
+        from .tracking.builder import parse_objects_per_group
+
+        try:
+            return parse_objects_per_group(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def _version() -> str:
     try:
         from . import __version__
@@ -276,6 +291,11 @@ def _interrupted(report: dict[str, Any], report_path: str | None,
               help="Cap on long-term memory frames (bounds memory on long videos; default the tracker's).")
 @click.option("--max-short-edge", type=click.IntRange(min=16), default=None, metavar="N",
               help="Network input: short edge at most N pixels (default: what the weights prefer, else 480).")
+@click.option("--objects-per-group", type=ObjectsPerGroup(), default="auto", show_default=True,
+              metavar="N|auto",
+              help="Objects sharing one identity group (1-10).  1 tracks every object with its own "
+                   "memory: similar objects far less often swap or get lost, and each object costs "
+                   "one more propagation pass per frame; 10 is the original's grouping.  auto: 1.")
 @click.option("--raw", "raw_size", metavar="WxH", help="INPUT is headerless rawvideo of this size (e.g. from an ffmpeg pipe).")
 @click.option("--pix-fmt", "raw_pix_fmt", metavar="FMT", help="Pixel format of --raw input (default rgb24).")
 @click.option("--rate", type=float, metavar="FPS", help="Frame rate of --raw input (default 25).")
@@ -291,7 +311,7 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
           objects: str | None, fmt: str | None, codec: str | None, crf: int | None,
           preset: str | None, out_pix_fmt: str | None, model: str, weights: str | None,
           device: str | None, amp: bool | None, flip: bool, scales: str, max_long_term: int | None,
-          max_short_edge: int | None, raw_size: str | None, raw_pix_fmt: str | None, rate: float | None,
+          max_short_edge: int | None, objects_per_group: int | str, raw_size: str | None, raw_pix_fmt: str | None, rate: float | None,
           input_format: str | None, report_path: str | None, progress_style: str,
           quiet: bool) -> None:
     """Track the objects of a mask (or of boxes on the first frame) through INPUT and write the result.
@@ -314,6 +334,7 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
     scale_values = _parse_scales(scales)
     spec = _output_spec(input, output, mode, fmt, codec, crf, preset, out_pix_fmt)
     weights_path = _track_weights(model, weights, progress_style, quiet)
+    _check_spares_inputs(spec, input, mask_args, save_mask)
     masks, names = _read_masks(mask_args, selected)
 
     from .io.reader import VideoReader
@@ -335,9 +356,12 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
             _fail(str(exc), EXIT_MASK)
         if spec.mode == "masks":
             _check_palette_ids(checked)
-        tracker = _make_tracker(model, weights_path, device, amp=amp, flip=flip,
-                                scales=scale_values, max_long_term=max_long_term,
-                                max_short_edge=max_short_edge)
+        from .batch.jobs import TrackOptions
+
+        tracker = _make_tracker(TrackOptions(
+            model=model, weights=str(weights_path), device=device, amp=amp, flip=flip,
+            scales=scale_values, max_long_term=max_long_term, max_short_edge=max_short_edge,
+            objects_per_group=objects_per_group).tracker_spec(weights_path))
         writer = _open_writer(spec, reader)
         printer = _progress_printer(progress_style, quiet)
         pipeline = Pipeline(
@@ -401,10 +425,28 @@ def _output_spec(input: str, output: str | None, mode: str, fmt: str | None, cod
                               pix_fmt=out_pix_fmt)
     except FormatError as exc:
         _fail(str(exc), EXIT_USAGE)
-    if input != "-" and target != "-" and os.path.exists(target) and os.path.exists(input) \
-            and os.path.samefile(target, input):
-        _fail("the output would overwrite the input", EXIT_USAGE)
     return spec
+
+
+def _check_spares_inputs(spec: Any, input: str, mask_args: tuple[str, ...],
+                         save_mask: str | None) -> None:
+    """Exit with a usage error when an output names a file track reads (the input video, a
+    mask), by the files the paths name: through symbolic links, ``..`` and hard links."""
+    from .io.paths import check_spares, inside
+
+    read = {"the input": input}
+    read.update({f"the mask {path}": path for path in (_parse_mask_arg(a)[1] for a in mask_args)})
+    try:
+        check_spares(spec.target, read)
+        if save_mask is not None:
+            check_spares(save_mask, read | {"the output": spec.target}, what="--save-mask")
+        if spec.mode == "masks":
+            for name, path in read.items():
+                if inside(path, spec.target):
+                    raise OutputError(f"the output folder {spec.target} holds {name}: its "
+                                      "frames would be written over it; choose another folder")
+    except OutputError as exc:
+        _fail(str(exc), EXIT_USAGE)
 
 
 def _track_weights(model: str, weights: str | None, progress_style: str, quiet: bool) -> Path:
@@ -452,28 +494,16 @@ def _check_palette_ids(masks: dict[int, Any]) -> None:
               f"{max(too_big)}", EXIT_MASK)
 
 
-def _make_tracker(model: str, weights_path: Path, device: str | None, *, amp: bool | None,
-                  flip: bool, scales: tuple[float, ...], max_long_term: int | None,
-                  max_short_edge: int | None) -> Any:
-    """Build the model, load its weights and wrap it in a tracker (exits on failure)."""
-    import aotvideo
-
-    from .tracking.precision import amp_from_flag
+def _make_tracker(spec: Any) -> Any:
+    """The tracker of a :class:`~aotvideo.tracking.builder.TrackerSpec` (exits on failure)."""
+    from .tracking.builder import build_tracker
 
     try:
-        net = aotvideo.build_model(model)
-        aotvideo.load_weights(net, str(weights_path))
+        return build_tracker(spec)
     except WeightsError as exc:
-        _fail(f"{exc} (weights: {weights_path})", EXIT_WEIGHTS)
-    options: dict[str, Any] = {"amp": amp_from_flag(amp), "flip": flip, "scales": scales}
-    if max_long_term is not None:
-        options["max_long_term"] = max_long_term
-    if max_short_edge is not None:
-        options["max_short_edge"] = max_short_edge
-    try:
-        return aotvideo.Tracker(net, device, **options)
+        _fail(str(exc), EXIT_WEIGHTS)
     except (RuntimeError, ValueError, AssertionError) as exc:
-        _fail(f"cannot set up the tracker on device {device or 'auto'}: {exc}", EXIT_USAGE)
+        _fail(f"cannot set up the tracker on device {spec.device or 'auto'}: {exc}", EXIT_USAGE)
 
 
 def _open_writer(spec: Any, reader: Any) -> Any:

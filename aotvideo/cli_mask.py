@@ -221,10 +221,11 @@ def mask_command(video: str, box_args: tuple[str, ...], position: str, output: s
     if preview_path and no_preview:
         raise click.UsageError("--preview and --no-preview exclude each other")
     image, index = _picture(video, position)
-    labels = make_labels(image, boxes, method, device)
     target = output or _default_output(video, index)
-    preview = None if no_preview else preview_image(image, labels, boxes)
     where = None if no_preview else (preview_path or _default_preview(target))
+    _check_outputs(video, target, where)
+    labels = make_labels(image, boxes, method, device)
+    preview = None if no_preview else preview_image(image, labels, boxes)
     _write(labels, target, preview, where)
     height, width = labels.shape
     _say(f"aotvideo: wrote the mask of frame {index} ({width}x{height}; objects {_summary(labels, len(boxes))}) "
@@ -232,6 +233,21 @@ def mask_command(video: str, box_args: tuple[str, ...], position: str, output: s
     mask_arg = target if index == 0 else f"{index}:{target}"
     _say(f"aotvideo: check the preview, then: aotvideo track {shlex.quote(video)} --mask "
          f"{shlex.quote(mask_arg)}")
+
+
+def _check_outputs(video: str, target: str, preview: str | None) -> None:
+    """Usage error when the mask or its preview would replace VIDEO, or each other."""
+    from .io.paths import check_spares, same_file
+
+    try:
+        check_spares(target, {"the input": video}, what="the mask")
+        if preview is not None:
+            check_spares(preview, {"the input": video}, what="the preview")
+    except OutputError as exc:
+        raise click.UsageError(str(exc)) from None
+    if preview is not None and same_file(preview, target):
+        raise click.UsageError(f"--preview and -o name the same file ({target}): give the "
+                               "preview its own name, or --no-preview")
 
 
 def check_box_args(box_args: Sequence[str], mask_args: Sequence[str],

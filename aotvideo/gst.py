@@ -26,6 +26,7 @@ import shlex
 import site
 import subprocess
 import sys
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ import numpy as np
 from .errors import MaskError
 
 if TYPE_CHECKING:
+    from .tracking.builder import TrackerSpec
     from .tracking.precision import Amp
 
 __all__ = [
@@ -437,6 +439,19 @@ class ProcessorConfig:
     device: str | None = None
     amp: str = "auto"
     soft: bool = False
+    objects_per_group: str = "auto"
+
+    def tracker_spec(self) -> TrackerSpec:
+        """The :class:`~aotvideo.tracking.builder.TrackerSpec` of these settings.
+
+        Raises:
+            ValueError: a setting is not a valid value.
+        """
+        from .tracking.builder import TrackerSpec, parse_objects_per_group
+
+        return TrackerSpec(model=self.model, weights=self.weights, device=self.device,
+                           amp=parse_amp(self.amp),
+                           objects_per_group=parse_objects_per_group(self.objects_per_group))
 
 
 _AMP_WORDS: dict[str, Amp] = {"auto": "auto", "true": True, "on": True, "yes": True, "1": True,
@@ -456,10 +471,6 @@ def parse_amp(text: str | bool) -> Amp:
         return _AMP_WORDS[text.strip().lower()]
     except KeyError:
         raise ValueError(f"amp must be auto, true or false, got {text!r}") from None
-
-
-def _model_settings(config: ProcessorConfig) -> tuple[object, ...]:
-    return config.model, config.weights, config.device, parse_amp(config.amp)
 
 
 class FrameProcessor:
@@ -501,6 +512,7 @@ class FrameProcessor:
         import aotvideo
         from . import zoo
         from .io.masks import mask_ids, read_mask
+        from .tracking.builder import build_tracker
 
         masks: dict[int, np.ndarray] = {}
         for index, path in sorted(self.mask_paths.items()):
@@ -514,8 +526,9 @@ class FrameProcessor:
         if config.model not in aotvideo.list_models():
             raise aotvideo.ModelNotFoundError(
                 f"unknown model {config.model!r}; choose one of: {', '.join(aotvideo.list_models())}")
-        same = previous is not None and previous.tracker is not None and _model_settings(
-            previous.config) == _model_settings(config)
+        spec = config.tracker_spec()
+        same = previous is not None and previous.tracker is not None and \
+            previous.config.tracker_spec() == spec
         if same:
             assert previous is not None
             self.tracker = previous.tracker
@@ -526,9 +539,7 @@ class FrameProcessor:
                 # The zoo's message names the command line's options; say the property instead.
                 text = str(exc).replace("pass --weights FILE", "set the weights=FILE property")
                 raise aotvideo.WeightsError(text.replace("--model", "model=")) from exc
-            net = aotvideo.build_model(config.model)
-            aotvideo.load_weights(net, str(weights))
-            self.tracker = aotvideo.Tracker(net, config.device or None, amp=parse_amp(config.amp))
+            self.tracker = build_tracker(dataclasses.replace(spec, weights=str(weights)))
         self.masks = masks
         self.reset()
 

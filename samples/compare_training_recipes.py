@@ -28,6 +28,7 @@ SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import evaluate_real_footage as real  # noqa: E402  (a sibling script, not a package)
+from aotvideo.tracking.builder import TrackerSpec  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def score(run: Path, args: argparse.Namespace) -> dict[str, float]:
     weights = run / "weights.pth"
     subprocess.run([sys.executable, "-m", "aotvideo", "train", "export", str(checkpoint),
                     str(weights), "--format", "aotvideo"], check=True)
-    spec = real.ModelSpec("deaott", str(weights), max_short_edge=240)
+    spec = TrackerSpec("deaott", str(weights), max_short_edge=240)
     holdout = real.DavisDataset(args.davis_root, 2016, "train", "480p")
     figures, _ = real.evaluate(holdout, list(real.DAVIS2016_HOLDOUT), run / "eval-holdout", spec)
     data = args.out / "composite-data"

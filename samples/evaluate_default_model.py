@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from aotvideo.evaluation.datasets import DavisDataset
-from aotvideo.evaluation.runner import ModelSpec
+from aotvideo.tracking.builder import TrackerSpec
 from aotvideo.evaluation.scoring import track_and_score
 from aotvideo.io.masks import write_palette_png
 from aotvideo.io.reader import VideoReader
@@ -79,7 +79,7 @@ def sample_sequence() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def evaluate(name: str, root: Path, out: Path, weights: Path) -> dict[str, float]:
     dataset = DavisDataset(root, 2017, "val", "480p")
-    results, _ = track_and_score(dataset, out, ModelSpec("deaott", str(weights)))
+    results, _ = track_and_score(dataset, out, TrackerSpec("deaott", str(weights)))
     return results
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from aotvideo.evaluation.datasets import DavisDataset
-from aotvideo.evaluation.runner import ModelSpec
+from aotvideo.tracking.builder import TrackerSpec
 from aotvideo.evaluation.scoring import track_and_score
 from aotvideo.io.masks import write_palette_png
 from aotvideo.training.datasets import read_image, read_labels
@@ -79,7 +79,7 @@ def write_composites(root: Path, out: Path, groups: tuple[tuple[str, ...], ...])
     return names
 
 
-def evaluate(dataset: DavisDataset, sequences: list[str], out: Path, spec: ModelSpec,
+def evaluate(dataset: DavisDataset, sequences: list[str], out: Path, spec: TrackerSpec,
              ) -> tuple[dict[str, float], list[tuple[str, float, float]]]:
     """Track and score; returns the global figures (with ``fps``) and per-object J, F."""
     results, report = track_and_score(dataset, out, spec, sequences=sequences)
@@ -124,7 +124,7 @@ def main() -> int:
                            names))
     rows, per_sequence = [], []
     for edge in edges:
-        spec = ModelSpec("deaott", str(weights), max_short_edge=edge)
+        spec = TrackerSpec("deaott", str(weights), max_short_edge=edge)
         label = "auto" if edge is None else str(edge)
         for name, dataset, names in benchmarks:
             out = args.out / f"{name.split()[0]}-{label}"

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from aotvideo.evaluation.datasets import DavisDataset
-from aotvideo.evaluation.runner import ModelSpec
+from aotvideo.tracking.builder import TrackerSpec
 from aotvideo.evaluation.scoring import track_and_score
 from aotvideo.training.holdout import DAVIS2016_HOLDOUT
 
@@ -51,7 +51,7 @@ def main() -> int:
     dataset = DavisDataset(args.davis_root, 2016, "train", "480p")
     runs = {}
     for name, amp in (("float32", False), ("bfloat16", True)):
-        spec = ModelSpec("deaott", str(weights), amp=amp)
+        spec = TrackerSpec("deaott", str(weights), amp=amp)
         results, report = track_and_score(dataset, args.out / name, spec, sequences=sequences)
         per_sequence = {obj.split("_")[0]: (j + f) / 2
                         for obj, j, f in report.per_sequence_results()}

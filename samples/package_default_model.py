@@ -7,8 +7,9 @@ Loads the checkpoint's (EMA) weights into ``deaott``, stores every floating-poin
 float16 (half the size; ``load_weights`` casts back to float32), checks on the sample clip that
 the half-precision weights track like the float32 ones, and writes
 ``aotvideo/data/deaott_real_v4.pth`` in aotvideo's format with a description of the run and the
-network input the weights track best at (``--input-short-edge``: the ``input`` metadata that
-:class:`aotvideo.Tracker` follows unless told otherwise).  Prints the file's size and SHA-256
+network input and identity grouping the weights track best with (``--input-short-edge``,
+``--objects-per-group``: the ``input`` metadata that :class:`aotvideo.Tracker` follows unless
+told otherwise).  Prints the file's size and SHA-256
 (to record in ``aotvideo.zoo.PACKAGED_SHA256``).
 """
 from __future__ import annotations
@@ -46,6 +47,8 @@ def main() -> int:
     parser.add_argument("--note", default="", help="training description stored in the file")
     parser.add_argument("--input-short-edge", type=int, default=None,
                         help="preferred network input short edge (default: the protocol's 480)")
+    parser.add_argument("--objects-per-group", type=int, default=None,
+                        help="preferred identity grouping (default: the original's 10)")
     args = parser.parse_args()
     state, meta = read_checkpoint(args.checkpoint)
     full = aotvideo.load_weights(aotvideo.build_model("deaott"), state)
@@ -54,8 +57,10 @@ def main() -> int:
     agreement = (_track(full) == _track(half)).mean()
     header = {"version": FORMAT_VERSION, "model": "deaott", "dtype": "float16",
               "trained": args.note, "source_checkpoint": args.checkpoint.name, "training": meta}
-    if args.input_short_edge is not None:
-        header[INPUT_KEY] = {"max_short_edge": args.input_short_edge}
+    preferences = {"max_short_edge": args.input_short_edge,
+                   "objects_per_group": args.objects_per_group}
+    if any(v is not None for v in preferences.values()):
+        header[INPUT_KEY] = {k: v for k, v in preferences.items() if v is not None}
     payload = {FORMAT_KEY: header, "state_dict": half_state}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, args.out)

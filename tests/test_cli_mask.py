@@ -199,3 +199,37 @@ def test_batch_manifests_reject_boxes_with_a_pointer_to_mask(tmp_path: Path) -> 
     assert "'box' is not a per-job option" in result.stderr and "aotvideo mask" in result.stderr
     result = invoke(["batch", manifest, "--box", "10,10,40,40"])
     assert result.exit_code == 2 and "No such option '--box'" in result.stderr
+
+
+def test_mask_never_replaces_its_picture(tmp_path: Path, sample_frames, truth: np.ndarray) -> None:
+    victim = tmp_path / "victim.png"
+    write_png(victim, sample_frames[0])
+    before = victim.read_bytes()
+    result = invoke(["mask", victim, *box_args(truth), "--method", "grabcut", "-o", victim])
+    assert result.exit_code == 2 and "would overwrite the input" in result.stderr
+    (tmp_path / "link").symlink_to(".")
+    result = invoke(["mask", victim, *box_args(truth), "--method", "grabcut",
+                     "-o", tmp_path / "out.png", "--preview", tmp_path / "link" / "victim.png"])
+    assert result.exit_code == 2 and "the preview would overwrite the input" in result.stderr
+    assert victim.read_bytes() == before
+    same = tmp_path / "same.png"
+    result = invoke(["mask", victim, *box_args(truth), "--method", "grabcut", "-o", same,
+                     "--preview", same])
+    assert result.exit_code == 2 and "--preview and -o name the same file" in result.stderr
+    assert not same.exists()
+
+
+def test_track_never_writes_over_what_it_reads(tmp_path: Path) -> None:
+    video = tmp_path / "in.mp4"
+    shutil.copy(SAMPLE, video)
+    mask = tmp_path / "first.png"
+    shutil.copy(SAMPLE_MASK, mask)
+    (tmp_path / "link").symlink_to(".")
+    before = video.read_bytes(), mask.read_bytes()
+    for output, words in ((tmp_path / "link" / "in.mp4", "would overwrite the input"),
+                          (tmp_path / "link" / "first.png", "would overwrite the mask")):
+        result = invoke(["track", video, "--mask", mask, "-o", output, "--mode", "matte"])
+        assert result.exit_code == 2 and words in result.stderr, result.stderr
+    result = invoke(["track", video, "--mask", mask, "--mode", "masks", "-o", tmp_path])
+    assert result.exit_code == 2 and "holds the input" in result.stderr
+    assert (video.read_bytes(), mask.read_bytes()) == before

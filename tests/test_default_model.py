@@ -40,37 +40,45 @@ def test_packaged_weights_are_found_and_verified(tmp_path, monkeypatch):
         zoo.packaged_weights("deaott")
 
 
-def test_default_model_tracks_the_sample_clip(tmp_path, monkeypatch):
-    """What the model card states: the packaged model (trained on real footage) keeps the square
-    and most of the circle of the synthetic sample clip, and loses the triangle."""
+def _ious(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(frames, 3) IoU of the circle, square and triangle in every frame after the first."""
+    return np.array([[((l == obj) & (t == obj)).sum() / ((l == obj) | (t == obj)).sum()
+                      for obj in (1, 2, 3)] for l, t in zip(labels[1:], truth[1:])])
+
+
+def test_default_model_tracks_every_object_of_the_sample_clip(tmp_path, monkeypatch):
+    """What a new user sees first: the packaged model, with the settings its weights ask for
+    (every object in its own identity group), keeps all three shapes of the sample clip."""
     monkeypatch.setenv("AOTVIDEO_CACHE", str(tmp_path / "empty-cache"))
     frames, mask, truth = _sample()
     tracker = aotvideo.Tracker(aotvideo.load_model(), device="cpu")
-    tracker.step(frames[0], mask=mask)
-    ious = []
-    for index in range(1, len(frames)):
-        labels = tracker.step(frames[index]).labels.numpy()
-        ious.append([((labels == obj) & (truth[index] == obj)).sum()
-                     / ((labels == obj) | (truth[index] == obj)).sum() for obj in (1, 2, 3)])
-    ious = np.array(ious)
-    # measured for deaott_real_v4: whole-clip mean IoU 0.658 / 0.868 / 0.174 (circle / square /
-    # triangle; v3 had 0.573 / 0.861 / 0.076); the square's median IoU is 0.89 and it drops below
-    # 0.6 in one frame of 71 (0.54, a dip near the end that recovers to 0.93)
-    circle, square, _ = ious.mean(axis=0)
-    assert square > 0.8 and circle > 0.55, ious.mean(axis=0)
-    assert np.median(ious[:, 1]) > 0.85 and (ious[:, 1] > 0.6).mean() > 0.95, ious[:, 1]
+    assert tracker.objects_per_group == 1
+    labels = [tracker.step(f, mask=mask if i == 0 else None).labels.numpy()
+              for i, f in enumerate(frames)]
+    ious = _ious(np.stack(labels), truth)
+    # measured for the shipped weights: see the model card's sample-clip row
+    assert (ious.mean(axis=0) >= 0.85).all(), ious.mean(axis=0)
+    assert (np.median(ious, axis=0) >= 0.85).all(), np.median(ious, axis=0)
 
 
 def test_quick_start_command_runs_without_weights_options(tmp_path):
-    out = tmp_path / "sample.overlay.mp4"
+    """The Quick start's command as written, then the same with --mode masks: every shape of
+    the sample is tracked (mean IoU >= 0.85 over the clip) by the command a new user runs."""
     env = {"AOTVIDEO_CACHE": str(tmp_path / "empty-cache"), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-m", "aotvideo", "track",
-                             str(SAMPLES / "sample.mp4"), "--mask",
-                             str(SAMPLES / "sample_mask.png"), "-o", str(out), "-q"],
-                            capture_output=True, env=env, timeout=600)
+    command = [sys.executable, "-m", "aotvideo", "track", str(SAMPLES / "sample.mp4"), "--mask",
+               str(SAMPLES / "sample_mask.png"), "-q"]
+    out = tmp_path / "sample.overlay.mp4"
+    result = subprocess.run(command + ["-o", str(out)], capture_output=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr.decode()
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 72
+    masks = tmp_path / "masks"
+    result = subprocess.run(command + ["--mode", "masks", "-o", str(masks)], capture_output=True,
+                            env=env, timeout=600)
+    assert result.returncode == 0, result.stderr.decode()
+    labels = np.stack([read_mask(p) for p in sorted(masks.glob("*.png"))])
+    ious = _ious(labels, _sample()[2])
+    assert (ious.mean(axis=0) >= 0.85).all(), ious.mean(axis=0)
 
 
 DAVIS16 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "davis2016-train"
@@ -88,12 +96,13 @@ def test_default_model_tracks_real_footage(sequence, tmp_path, monkeypatch):
         pytest.skip(f"real footage not available: {DAVIS16} (the shared DAVIS 2016 train "
                     "folder beside the project) is missing")
     from aotvideo.evaluation.datasets import DavisDataset
-    from aotvideo.evaluation.runner import ModelSpec, run_benchmark
+    from aotvideo.evaluation.runner import run_benchmark
+    from aotvideo.tracking.builder import TrackerSpec
     from aotvideo.evaluation.scoring import score_davis
 
     monkeypatch.setenv("AOTVIDEO_CACHE", str(tmp_path / "empty-cache"))
     dataset = DavisDataset(DAVIS16, 2016, "train", "480p")
-    spec = ModelSpec("deaott", str(zoo.resolve_weights("deaott", None)))
+    spec = TrackerSpec("deaott", str(zoo.resolve_weights("deaott", None)))
     run_benchmark(dataset, tmp_path / "out", spec, sequences=[sequence])
     report = score_davis(dataset, tmp_path / "out", sequences=[sequence], workers=1)
     j_mean = report.global_results()["J-Mean"]

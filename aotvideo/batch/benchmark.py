@@ -1,7 +1,7 @@
 """Benchmark sequences as batch jobs, so ``aotvideo eval run --ray`` can spread a benchmark over
 the batch's executors (a Ray cluster, or worker processes) with the batch's retries.
 
-Each worker builds the :class:`~aotvideo.evaluation.runner.ModelSpec`'s tracker once and runs
+Each worker builds the :class:`~aotvideo.tracking.builder.TrackerSpec`'s tracker once and runs
 :func:`~aotvideo.evaluation.runner.track_sequence` for each sequence it is given; the prediction
 PNGs are written by the worker, so the output folder must be on storage every worker sees.
 """
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..evaluation.datasets import BenchmarkError
-from ..evaluation.runner import ModelSpec, SequenceJob, SequenceTiming, track_sequence
+from ..evaluation.runner import SequenceJob, SequenceTiming, track_sequence
+from ..tracking.builder import TrackerSpec, build_tracker
 from .base import Executor, JobResult, ProgressFn, WorkerContext
 from .runner import BatchEvent, run_jobs
 
@@ -55,12 +56,12 @@ class SequenceBatchJob:
 class SequenceWorker:
     """Tracks benchmark sequences in one worker, with the tracker built once."""
 
-    def __init__(self, context: WorkerContext, spec: ModelSpec, device: str | None = None) -> None:
+    def __init__(self, context: WorkerContext, spec: TrackerSpec, device: str | None = None) -> None:
         import torch
 
         if context.threads:
             torch.set_num_threads(context.threads)
-        self.tracker = spec.build_tracker(device)
+        self.tracker = build_tracker(spec.on(device))
         self.device = str(getattr(self.tracker, "device", device or "auto"))
 
     def run(self, job: SequenceBatchJob, progress: ProgressFn) -> JobResult:
@@ -73,7 +74,7 @@ class SequenceWorker:
         return JobResult(True, frames, seconds, details={"device": self.device})
 
 
-def run_sequence_jobs(jobs: Sequence[SequenceJob], spec: ModelSpec, executor: Executor, *,
+def run_sequence_jobs(jobs: Sequence[SequenceJob], spec: TrackerSpec, executor: Executor, *,
                       device: str | None = None, retries: int = 1,
                       on_sequence: Callable[[SequenceTiming], None] | None = None,
                       ) -> list[SequenceTiming]:

@@ -20,12 +20,16 @@ import shutil
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import FormatError, ManifestError
+from ..errors import FormatError, ManifestError, OutputError
 from ..io.formats import default_output_path, resolve_output
+from ..io.paths import check_spares, file_key, inside
 from ..zoo import DEFAULT_MODEL
 from .manifest import ManifestEntry
+
+if TYPE_CHECKING:
+    from ..tracking.builder import TrackerSpec
 
 __all__ = [
     "OptionSchema",
@@ -64,6 +68,7 @@ class TrackOptions:
     scales: tuple[float, ...] = (1.0,)
     max_long_term: int | None = None
     max_short_edge: int | None = None
+    objects_per_group: int | str = "auto"
     raw: str | None = None
     pix_fmt: str | None = None
     rate: float | None = None
@@ -76,6 +81,19 @@ class TrackOptions:
             raise ValueError("pix_fmt and rate describe raw input; give raw WxH too")
         if self.raw and self.input_format:
             raise ValueError("raw and input_format exclude each other")
+
+    def tracker_spec(self, weights: str | Path) -> TrackerSpec:
+        """The :class:`~aotvideo.tracking.builder.TrackerSpec` of these options."""
+        from ..tracking.builder import TrackerSpec
+        from ..tracking.precision import amp_from_flag
+
+        spec = TrackerSpec(model=self.model, weights=str(weights), device=self.device,
+                           amp=amp_from_flag(self.amp), flip=self.flip, scales=self.scales,
+                           max_short_edge=self.max_short_edge,
+                           objects_per_group=self.objects_per_group)
+        if self.max_long_term is not None:
+            spec = dataclasses.replace(spec, max_long_term=self.max_long_term)
+        return spec
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -254,14 +272,22 @@ def _output(entry: ManifestEntry, input: str, options: TrackOptions, output_dir:
     return default_output_path(os.path.join(folder, job_id + Path(input).suffix), options.mode)
 
 
-def _check_output(entry: ManifestEntry, input: str, output: str, options: TrackOptions) -> None:
+def _check_output(entry: ManifestEntry, input: str, output: str, options: TrackOptions,
+                  masks: Sequence[tuple[int, str]]) -> None:
     try:
         resolve_output(output, options.mode, format=options.format, codec=options.codec,
                        crf=options.crf, preset=options.preset, pix_fmt=options.out_pix_fmt)
     except FormatError as exc:
         raise ManifestError(f"{entry.where}: {exc}") from None
-    if os.path.normpath(output) == os.path.normpath(input):
-        raise ManifestError(f"{entry.where}: the output would overwrite the input")
+    read = {"the input": input} | {f"the mask {path}": path for _, path in masks}
+    try:
+        check_spares(output, read)
+        if options.mode == "masks":
+            for name, path in read.items():
+                if inside(path, output):
+                    raise OutputError(f"the output folder {output} holds {name}")
+    except OutputError as exc:
+        raise ManifestError(f"{entry.where}: {exc}") from None
 
 
 def _unique_id(wanted: str, taken: set[str]) -> str:
@@ -291,7 +317,7 @@ def build_job(entry: ManifestEntry, *, defaults: Mapping[str, Any], schema: Opti
     taken = taken if taken is not None else set()
     job_id = _unique_id(wanted, taken)
     output = _output(entry, input, options, output_dir, job_id)
-    _check_output(entry, input, output, options)
+    _check_output(entry, input, output, options, masks)
     taken.add(job_id)
     return TrackJob(job_id, input, tuple(masks), output, options, entry.where)
 
@@ -308,14 +334,23 @@ def build_jobs(entries: Iterable[ManifestEntry], *, defaults: Mapping[str, Any] 
     """
     jobs: list[TrackJob] = []
     taken: set[str] = set()
-    outputs: dict[str, TrackJob] = {}
+    outputs: dict[Any, TrackJob] = {}
+    reads: dict[Any, tuple[str, TrackJob]] = {}
     for entry in entries:
         job = build_job(entry, defaults=defaults or {}, schema=schema, output_dir=output_dir,
                         taken=taken)
-        other = outputs.get(os.path.normpath(job.output))
+        key = file_key(job.output)  # one file, however the manifest spells it
+        other = outputs.get(key)
         if other is not None:
             raise ManifestError(f"{entry.where}: writes {job.output}, as {other.where} does; "
                                 "give each job its own output")
-        outputs[os.path.normpath(job.output)] = job
+        outputs[key] = job
+        for path in [job.input] + [p for _, p in job.masks]:
+            reads.setdefault(file_key(path), (path, job))
         jobs.append(job)
+    for key, job in outputs.items():  # no job may write what another job reads
+        if key in reads:
+            path, reader = reads[key]
+            raise ManifestError(f"{job.where}: writes {job.output}, which {reader.where} reads "
+                                f"({path}); give the job another output")
     return jobs

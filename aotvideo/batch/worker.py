@@ -27,7 +27,8 @@ from .jobs import TrackJob, TrackOptions, partial_path, remove_partial
 
 __all__ = ["TrackWorker", "commit_output"]
 
-#: Trackers kept per worker (each holds an inference copy of its model).
+#: Trackers kept per worker (they share one inference copy of each model,
+#: :func:`aotvideo.tracking.builder.shared_model`).
 _KEEP_TRACKERS = 4
 
 
@@ -86,55 +87,30 @@ class TrackWorker:
         self.context = context or WorkerContext("local")
         if self.context.threads:
             torch.set_num_threads(self.context.threads)
-        self._models: dict[tuple[str, str], Any] = {}
-        self._trackers: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._trackers: OrderedDict[Any, Any] = OrderedDict()
 
-    # -- models --------------------------------------------------------------------------------------
-
-    def _model(self, name: str, weights: Path) -> Any:
-        key = (name, str(weights))
-        if key not in self._models:
-            import aotvideo
-
-            net = aotvideo.build_model(name)
-            try:
-                aotvideo.load_weights(net, str(weights))
-            except WeightsError as exc:
-                raise WeightsError(f"{exc} (weights: {weights})") from exc
-            self._models[key] = net
-        return self._models[key]
+    # -- trackers ------------------------------------------------------------------------------------
 
     def tracker(self, options: TrackOptions, weights: Path) -> Any:
         """A tracker for these options (reset, ready for a new video); built once and kept."""
-        key = (options.model, str(weights), options.device, options.amp, options.flip,
-               options.scales, options.max_long_term, options.max_short_edge)
-        tracker = self._trackers.get(key)
+        from ..tracking.builder import build_tracker
+
+        spec = options.tracker_spec(weights)
+        tracker = self._trackers.get(spec)
         if tracker is None:
-            tracker = self._build_tracker(options, weights)
-            self._trackers[key] = tracker
+            try:
+                tracker = build_tracker(spec)
+            except WeightsError:
+                raise
+            except (RuntimeError, ValueError, AssertionError) as exc:
+                raise _DeviceError(f"cannot set up the tracker on device "
+                                   f"{options.device or 'auto'}: {exc}") from exc
+            self._trackers[spec] = tracker
             while len(self._trackers) > _KEEP_TRACKERS:
                 self._trackers.popitem(last=False)
-        self._trackers.move_to_end(key)
+        self._trackers.move_to_end(spec)
         tracker.reset()
         return tracker
-
-    def _build_tracker(self, options: TrackOptions, weights: Path) -> Any:
-        import aotvideo
-
-        net = self._model(options.model, weights)
-        from aotvideo.tracking.precision import amp_from_flag
-
-        kwargs: dict[str, Any] = {"amp": amp_from_flag(options.amp), "flip": options.flip,
-                                  "scales": options.scales}
-        if options.max_long_term is not None:
-            kwargs["max_long_term"] = options.max_long_term
-        if options.max_short_edge is not None:
-            kwargs["max_short_edge"] = options.max_short_edge
-        try:
-            return aotvideo.Tracker(net, options.device, **kwargs)
-        except (RuntimeError, ValueError, AssertionError) as exc:
-            raise _DeviceError(f"cannot set up the tracker on device {options.device or 'auto'}: "
-                               f"{exc}") from exc
 
     # -- one job -------------------------------------------------------------------------------------
 

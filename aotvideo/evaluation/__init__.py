@@ -23,7 +23,7 @@ from aotvideo.evaluation.metrics import (
     sequence_scores,
     statistics,
 )
-from aotvideo.evaluation.runner import ModelSpec, RunReport, SequenceTiming, run_benchmark
+from aotvideo.evaluation.runner import RunReport, SequenceTiming, run_benchmark
 from aotvideo.evaluation.scoring import ScoreReport, score_davis
 
 __all__ = [
@@ -32,7 +32,6 @@ __all__ = [
     "BenchmarkError",
     "BenchmarkSequence",
     "DavisDataset",
-    "ModelSpec",
     "RunReport",
     "ScoreReport",
     "SequenceTiming",

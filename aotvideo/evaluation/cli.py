@@ -1,6 +1,7 @@
 """``aotvideo eval``: run a model over a benchmark, and score results like the DAVIS toolkit."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,15 @@ def _parse_scales(text: str) -> tuple[float, ...]:
     if not scales or any(s <= 0 for s in scales):
         raise click.BadParameter("scales must be positive numbers, e.g. 1.0 or 1.0,1.3")
     return scales
+
+
+def _objects_per_group(ctx: click.Context, param: click.Parameter, value: str) -> int | str:
+    from aotvideo.tracking.builder import parse_objects_per_group
+
+    try:
+        return parse_objects_per_group(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _parse_gpus(text: str | None) -> list[str] | None:
@@ -76,6 +86,10 @@ def eval_group() -> None:
 @click.option("--max-short-edge", type=click.IntRange(min=16), default=None,
               help="Network input short edge at most this [default: what the weights prefer, "
                    "else 480].")
+@click.option("--objects-per-group", default="auto", show_default=True, metavar="N|auto",
+              callback=_objects_per_group,
+              help="Objects per identity group, as `aotvideo track` (1 = each object alone; 10 = "
+                   "the original's grouping).")
 @click.option("--resolution", default="480p", show_default=True,
               help="DAVIS frames: 480p or Full-Resolution.")
 @click.option("--all-frames/--sparse-frames", default=None,
@@ -98,7 +112,8 @@ def eval_group() -> None:
               help="Processes scoring sequences with --score (0 = all CPUs).")
 def run_command(benchmark: str, root: Path, split: str | None, output: Path, model: str | None,
                 weights: str | None, amp: bool | None, flip: bool, scales: str,
-                max_long_term: int | None, max_short_edge: int | None, resolution: str,
+                max_long_term: int | None, max_short_edge: int | None,
+                objects_per_group: int | str, resolution: str,
                 all_frames: bool | None, sequences: str | None, workers: int | None,
                 gpus: str | None, device: str | None, ray_address: str | None,
                 make_zip: bool | None, score: bool, score_workers: int) -> None:
@@ -109,7 +124,8 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
     """
     from aotvideo import zoo
     from aotvideo.evaluation.datasets import DavisDataset, open_benchmark
-    from aotvideo.evaluation.runner import ModelSpec, run_benchmark
+    from aotvideo.evaluation.runner import run_benchmark
+    from aotvideo.tracking.builder import TrackerSpec
     from aotvideo.tracking.precision import amp_from_flag
 
     devices = _parse_gpus(gpus) or [device]
@@ -121,9 +137,11 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
         weights_path = zoo.resolve_weights(model, weights)
     except AotVideoError as err:
         raise click.ClickException(str(err)) from err
-    spec = ModelSpec(model=model, weights=str(weights_path), amp=amp_from_flag(amp), flip=flip,
-                     scales=_parse_scales(scales), max_long_term=max_long_term,
-                     max_short_edge=max_short_edge)
+    spec = TrackerSpec(model=model, weights=str(weights_path), amp=amp_from_flag(amp),
+                       flip=flip, scales=_parse_scales(scales), max_short_edge=max_short_edge,
+                       objects_per_group=objects_per_group)
+    if max_long_term is not None:
+        spec = dataclasses.replace(spec, max_long_term=max_long_term)
     click.echo(f"model {model}, weights {weights_path}")
 
     def report(timing: SequenceTiming) -> None:

@@ -22,48 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aotvideo.evaluation.datasets import Benchmark, BenchmarkError, BenchmarkSequence
+from aotvideo.tracking.builder import TrackerSpec, build_tracker
 
 if TYPE_CHECKING:
     from aotvideo.tracking import Tracker
-    from aotvideo.tracking.precision import Amp
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What to run: a model variant, its weights and the tracker options.
-
-    Attributes:
-        model: variant name (see :func:`aotvideo.list_models`).
-        weights: checkpoint path.
-        amp: mixed precision: ``"auto"`` (where the hardware has it), ``True`` or ``False``
-            (float32); see :class:`aotvideo.Tracker`.
-        flip: add horizontally flipped inference.
-        scales: input scales (several = multi-scale inference).
-        max_long_term: cap of the long-term memory (``None``: the tracker's default).
-        max_short_edge: network input short-edge limit (``None``: what the weights prefer,
-            else the protocol's 480).
-    """
-
-    model: str
-    weights: str
-    amp: Amp = "auto"
-    flip: bool = False
-    scales: tuple[float, ...] = (1.0,)
-    max_long_term: int | None = None
-    max_short_edge: int | None = None
-
-    def build_tracker(self, device: str | None) -> Tracker:
-        """Build the model, load the weights and wrap it in a tracker on ``device``."""
-        import aotvideo
-
-        model = aotvideo.build_model(self.model)
-        aotvideo.load_weights(model, self.weights)
-        options: dict[str, Any] = {"amp": self.amp, "flip": self.flip, "scales": tuple(self.scales)}
-        if self.max_long_term is not None:
-            options["max_long_term"] = self.max_long_term
-        if self.max_short_edge is not None:
-            options["max_short_edge"] = self.max_short_edge
-        return aotvideo.Tracker(model, device, **options)
 
 
 @dataclass(frozen=True)
@@ -259,14 +221,14 @@ def track_sequence(
 _STATE: dict[str, Any] = {}
 
 
-def _worker_init(devices: Any, spec: ModelSpec, threads: int) -> None:
+def _worker_init(devices: Any, spec: TrackerSpec, threads: int) -> None:
     """Pool initializer: pick a device, build the model once for this worker."""
     import torch
 
     torch.set_num_threads(threads)
     device = devices.get()
     _STATE["device"] = device
-    _STATE["tracker"] = spec.build_tracker(device)
+    _STATE["tracker"] = build_tracker(spec.on(device))
 
 
 def _worker_run(job: SequenceJob) -> SequenceTiming:
@@ -295,7 +257,7 @@ def write_submission_zip(output_dir: Path, files: Sequence[Path], zip_path: Path
 def run_benchmark(
     benchmark: Benchmark,
     output_dir: str | Path,
-    spec: ModelSpec,
+    spec: TrackerSpec,
     *,
     sequences: Sequence[str] | None = None,
     devices: Sequence[str | None] = (None,),
@@ -343,7 +305,7 @@ def run_benchmark(
                                         on_sequence=on_sequence):
             timings[timing.sequence] = timing
     elif workers == 1:
-        tracker = spec.build_tracker(devices[0])
+        tracker = build_tracker(spec.on(devices[0]))
         label = _device_label(tracker, devices[0])
         for job in jobs:
             frames, seconds = track_sequence(tracker, job)

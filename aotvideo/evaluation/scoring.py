@@ -39,7 +39,7 @@ from aotvideo.evaluation.metrics import (
 )
 
 if TYPE_CHECKING:
-    from aotvideo.evaluation.runner import ModelSpec as ModelSpecLike
+    from aotvideo.tracking.builder import TrackerSpec
 
 #: Columns of ``global_results-<set>.csv``, as the toolkit writes them.
 GLOBAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
@@ -280,7 +280,7 @@ def score_davis(
     return report
 
 
-def track_and_score(dataset: DavisDataset, out: str | Path, spec: ModelSpecLike, *,
+def track_and_score(dataset: DavisDataset, out: str | Path, spec: TrackerSpec, *,
                     sequences: list[str] | None = None) -> tuple[dict[str, float], ScoreReport]:
     """Track ``spec`` over ``dataset`` (:func:`aotvideo.evaluation.runner.run_benchmark`, one
     process), score the predictions in ``out`` and write the toolkit's CSV files there.

@@ -22,9 +22,11 @@ FORMAT_KEY = "aotvideo"
 FORMAT_VERSION = 1
 
 INPUT_KEY = "input"
-"""Metadata entry of aotvideo's format with the network input the weights track best at,
-e.g. ``{"max_short_edge": 240}``: :func:`load_weights` puts it on the model as
-``model.preferred_input`` and :class:`aotvideo.Tracker` uses it unless told otherwise."""
+"""Metadata entry of aotvideo's format with how the weights track best: the network input, e.g.
+``{"max_short_edge": 400}``, and the identity grouping, ``{"objects_per_group": 1}``.
+:func:`load_weights` puts it on the model as ``model.preferred_input`` and
+:class:`aotvideo.Tracker` uses it unless told otherwise."""
+_PREFERENCES = ("max_short_edge", "max_long_edge", "objects_per_group")
 
 
 def read_checkpoint(source: WeightsSource) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -125,8 +127,9 @@ def load_weights(model: nn.Module, source: WeightsSource) -> nn.Module:
 
 
 def preferred_input(meta: Mapping[str, Any]) -> dict[str, int | None]:
-    """The ``max_short_edge`` / ``max_long_edge`` limits a checkpoint's metadata asks for
-    (empty when it names none: the evaluation protocol's 480 / 1040 apply).
+    """The ``max_short_edge`` / ``max_long_edge`` limits and the ``objects_per_group`` a
+    checkpoint's metadata asks for (empty when it names none: the evaluation protocol's 480 /
+    1040 and the original's grouping apply).
 
     Raises:
         WeightsError: the entry is not a mapping of those names to positive integers or null.
@@ -136,7 +139,7 @@ def preferred_input(meta: Mapping[str, Any]) -> dict[str, int | None]:
         raise WeightsError(f"the checkpoint's {INPUT_KEY!r} metadata is not a mapping")
     limits: dict[str, int | None] = {}
     for key, value in entry.items():
-        if key not in ("max_short_edge", "max_long_edge") or not (
+        if key not in _PREFERENCES or not (
                 value is None or (isinstance(value, int) and value > 0)):
             raise WeightsError(f"bad {INPUT_KEY!r} metadata in the checkpoint: {key}={value!r}")
         limits[str(key)] = value

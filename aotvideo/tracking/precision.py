@@ -1,4 +1,7 @@
-"""Which arithmetic a tracker runs in: float32, or mixed precision where the hardware has it.
+"""Where and in which arithmetic a tracker runs: the default device, and float32 or mixed
+precision where the hardware has it (the one place that decides both).
+
+A device of ``None`` is CUDA when torch sees a GPU, else the CPU (:func:`resolve_device`).
 
 ``amp="auto"`` (the default of :class:`aotvideo.Tracker`) picks bfloat16 autocast on CPUs with
 native bfloat16 instructions (AVX-512 BF16 or AMX), float16 autocast on CUDA, and float32
@@ -35,6 +38,13 @@ def cpu_has_native_bfloat16() -> bool:
     except OSError:
         return False
     return any(flag in flags for flag in _NATIVE_BF16_FLAGS)
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """The device named by ``device``; ``None`` is CUDA when present, else the CPU."""
+    if device is None or device == "":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def autocast_dtype(amp: Amp, device: torch.device) -> torch.dtype | None:

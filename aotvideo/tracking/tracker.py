@@ -25,7 +25,7 @@ from ..models.inference import optimize_for_inference
 from ..models.model import AOTModel
 from ..models.propagation import MemoryEntry
 from .memory import GroupMemory
-from .precision import Amp, autocast_dtype, precision_name
+from .precision import Amp, autocast_dtype, precision_name, resolve_device
 from .preprocess import network_input_size, normalize_frame, resize_labels
 
 DEFAULT_MAX_LONG_TERM = 16
@@ -42,8 +42,8 @@ class TrackResult:
         frame_index: index of the frame in the session (0-based).
         object_ids: ids of the tracked objects, ascending.
         labels: (H, W) int64 on the CPU; 0 for background, else an id of ``object_ids``.
-        logits: merged identity logits at the network's stride 4, (1 + 10 * groups, h/4, w/4),
-            of the un-augmented pass (channel ``1 + slot`` per object, unused slots very
+        logits: merged identity logits at the network's stride 4, (1 + 10, h/4, w/4) with one
+            group, (1 + objects_per_group * groups, h/4, w/4) with more, of the un-augmented pass (channel ``1 + slot`` per object, unused slots very
             negative) -- the raw network output, for diagnostics and conformance checks; ``None``
             on frames that were not propagated (before and at the first mask).
         probs: see the property.
@@ -100,6 +100,15 @@ class Tracker:
             convolutions, channels-last weights; same function up to float rounding, see
             :func:`aotvideo.models.optimize_for_inference`).  Pass a model that is already
             optimised to share one copy between many trackers.
+        objects_per_group: how many objects share one identity group (1 up to the model's
+            identity bank, ``config.max_objects``).  Each group has its own memory and its own
+            propagation and decoding pass per frame; groups are merged by probability, as the
+            original does past 10 objects.  1 tracks every object alone: each object's memory
+            then only has to tell it from the background, not from the other objects (measured
+            in the README, "Several objects").  The encoder runs once per frame whatever the
+            grouping.  ``"auto"``: what the weights' metadata prefers
+            (``model.preferred_input``; the packaged model prefers 1), else the bank's size;
+            ``None``: the bank's size (the original's behaviour).
 
     A tracker is not thread-safe; use one per video (they may share the model).
     """
@@ -108,24 +117,25 @@ class Tracker:
                  amp: Amp = "auto", max_long_term: int | None = DEFAULT_MAX_LONG_TERM,
                  long_term_gap: int | None = None, flip: bool = False,
                  scales: Sequence[float] = (1.0,), max_short_edge: int | None | str = "auto",
-                 max_long_edge: int | None | str = "auto", optimize: bool = True) -> None:
+                 max_long_edge: int | None | str = "auto", optimize: bool = True,
+                 objects_per_group: int | str | None = "auto") -> None:
         if max_long_term is not None and max_long_term < 1:
             raise ValueError("max_long_term must be at least 1 (or None for unbounded)")
         if not scales or any(s <= 0 for s in scales):
             raise ValueError("scales must be positive numbers")
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         if optimize and not getattr(model, "inference_optimized", False):
             model = optimize_for_inference(model)  # a copy: the caller's model stays as it is
         self.model = model.to(self.device).eval()
         self.config = model.config
+        preferred = dict(getattr(model, "preferred_input", None) or {})
+        self.objects_per_group = _group_size(objects_per_group, preferred,
+                                             self.config.max_objects)
         self._autocast_dtype = autocast_dtype(amp, self.device)
         self.max_long_term = max_long_term
         self.long_term_gap = long_term_gap or self.config.long_term_gap
         self.flip = flip
         self.scales = tuple(float(s) for s in scales)
-        preferred = dict(getattr(model, "preferred_input", None) or {})
         self.max_short_edge = _input_limit(max_short_edge, preferred, "max_short_edge", 480)
         self.max_long_edge = _input_limit(max_long_edge, preferred, "max_long_edge", 1040)
         self.reset()
@@ -283,11 +293,11 @@ class Tracker:
     @property
     def _num_groups(self) -> int:
         used = max(self._slots_given(), default=-1) + 1
-        return max(1, math.ceil(used / self.config.max_objects))
+        return max(1, math.ceil(used / self.objects_per_group))
 
     def _group_objects(self, group: int) -> int:
         """Highest local channel in use by ``group`` (the original's per-group object count)."""
-        per = self.config.max_objects
+        per = self.objects_per_group
         slots = [s for s in self._slots_given()
                  if s // per == group]
         return max(slots) % per + 1 if slots else 0
@@ -358,9 +368,9 @@ class Tracker:
 
     def _propagate(self, aug: _Augmentation, feats: list[torch.Tensor],
                    ) -> tuple[torch.Tensor, list[list[MemoryEntry]]]:
-        """Merged stride-4 logits (1, 1 + 10G, h, w) of all groups, and each group's current
+        """Merged stride-4 logits (1, 1 + objects_per_group * G, h, w) of all groups, and each group's current
         (pre-identity) entries."""
-        per = self.config.max_objects
+        per = self.objects_per_group
         group_logits, group_currents = [], []
         for g, memory in enumerate(aug.groups):
             assert memory.short_term is not None
@@ -378,7 +388,7 @@ class Tracker:
     def _id_embedding(self, aug: _Augmentation, slot_labels: torch.Tensor,
                       group: int) -> torch.Tensor:
         """Identity embedding of ``group``'s objects in a full-size slot label map (+1 = ids)."""
-        per = self.config.max_objects
+        per = self.objects_per_group
         small = resize_labels(slot_labels, aug.input_size)
         if aug.flip:
             small = small.flip(-1)
@@ -418,7 +428,7 @@ class Tracker:
     def _probs_with_mask(self, probs: torch.Tensor | None, slot_labels: torch.Tensor,
                          given_slots: list[int]) -> torch.Tensor:
         """Probabilities of a frame with a user mask: certain inside the mask's objects."""
-        channels = 1 + self.config.max_objects * self._num_groups
+        channels = 1 + self.objects_per_group * self._num_groups
         one_hot = F.one_hot(slot_labels, channels).permute(2, 0, 1).float()
         if probs is None:
             return one_hot
@@ -436,7 +446,7 @@ class Tracker:
                 logits: torch.Tensor | None) -> TrackResult:
         ids = self.object_ids
         channels = [0] + [self._slots[i] + 1 for i in ids]
-        every_channel = 1 + self.config.max_objects * self._num_groups
+        every_channel = 1 + self.objects_per_group * self._num_groups
         lookup = torch.zeros(every_channel, dtype=torch.long, device=slot_labels.device)
         for object_id, channel in zip(ids, channels[1:]):
             lookup[channel] = object_id
@@ -508,6 +518,19 @@ def _merge_group_logits(group_logits: list[torch.Tensor], per_group: int) -> tor
     background = torch.prod(torch.cat([p[:, :1] for p in probs], dim=1), dim=1, keepdim=True)
     merged = torch.cat([background] + [p[:, 1:1 + per_group] for p in probs], dim=1)
     return torch.logit(merged.clamp(1e-5, 1 - 1e-5))
+
+
+def _group_size(value: int | str | None, preferred: dict[str, int | None], bank: int) -> int:
+    """Resolve ``objects_per_group``: ``"auto"`` takes the weights' preference, ``None`` (and
+    ``"auto"`` without one) the identity bank's size."""
+    if value == "auto":
+        value = preferred.get("objects_per_group")
+    if value is None:
+        return bank
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= bank:
+        raise ValueError(f"objects_per_group must be between 1 and {bank} (the model's identity "
+                         f"bank), None or 'auto', got {value!r}")
+    return value
 
 
 def _input_limit(value: int | None | str, preferred: dict[str, int | None], key: str,

@@ -24,9 +24,11 @@ and ``real``: DAVIS-layout videos, their single frames as pseudo-clips and proce
 mixed by :attr:`TrainConfig.dataset_weights`."""
 
 DATASET_NAMES: tuple[str, ...] = ("static", "youtubevos", "davis2017", "davis_frames",
-                                  "synthetic")
+                                  "synthetic", "instances")
 """Clip sources: ``davis_frames`` turns every annotated frame of the DAVIS-layout folder into
-a pseudo-clip (the ``static`` pre-training's transforms applied to real video frames)."""
+a pseudo-clip (the ``static`` pre-training's transforms applied to real video frames);
+``instances`` animates the instances of still images independently (crossings, occlusions, twins;
+:mod:`aotvideo.training.instances`)."""
 
 _STAGE_DATASETS: dict[str, tuple[str, ...]] = {
     "pre": ("static",),
@@ -69,6 +71,10 @@ class DataConfig:
             a folder of images, or ``"none"`` (procedural textures only).
         exclude_videos: names of videos (sequence folders) no video source may use, e.g. a
             held-out validation set (:data:`aotvideo.training.holdout.DAVIS2016_HOLDOUT`).
+        instance_roots: still-image sets of the ``instances`` source (folders with
+            ``JPEGImages/``, ``Annotations/`` and ``list.txt``).
+        exclude_images: image names the ``instances`` source may not use (held-out images,
+            :data:`aotvideo.training.holdout.STATIC_HOLDOUT`).
         workers: data-loading processes per training process (0: load in the main process).
     """
 
@@ -94,6 +100,8 @@ class DataConfig:
     synthetic_objects: tuple[int, int] = (1, 4)
     synthetic_photos: str = "skimage"
     exclude_videos: tuple[str, ...] = ()
+    instance_roots: tuple[str, ...] = ()
+    exclude_images: tuple[str, ...] = ()
     workers: int = 4
 
 

@@ -473,6 +473,9 @@ def build_sources(config: TrainConfig) -> list[ClipSource]:
             sources.append(FrameSource(davis_videos(root, data), data))
         elif name == "synthetic":
             sources.append(SyntheticSource(data, config.seed))
+        elif name == "instances":
+            from .instances import InstanceClipSource
+            sources.append(InstanceClipSource(data))
         else:
             raise DatasetError(f"unknown dataset {name!r}")
     return sources

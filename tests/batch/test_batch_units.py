@@ -306,12 +306,13 @@ def test_cli_without_ray_says_how_to_install(tmp_path: Path, monkeypatch: pytest
 def test_eval_run_through_the_batch_runner(tmp_path: Path, weights: Path) -> None:
     """``run_benchmark(executor=...)`` (what ``eval run --ray`` uses) writes what the plain run does."""
     from aotvideo.evaluation.datasets import open_benchmark
-    from aotvideo.evaluation.runner import ModelSpec, run_benchmark
+    from aotvideo.evaluation.runner import run_benchmark
+    from aotvideo.tracking.builder import TrackerSpec
     from tests.evaluation.eval_datasets import make_davis, moving_objects
 
     gts = {"aa": moving_objects(4, 32, 48, 2, seed=1), "bb": moving_objects(3, 32, 40, 1, seed=2)}
     bench = open_benchmark("davis2017", make_davis(tmp_path / "DAVIS", gts))
-    spec = ModelSpec("deaott", str(weights))
+    spec = TrackerSpec("deaott", str(weights))
     seen: list[Any] = []
     batch = run_benchmark(bench, tmp_path / "batch", spec, devices=["cpu"],
                           executor=InProcessExecutor(threads=1), on_sequence=seen.append)
@@ -324,3 +325,29 @@ def test_eval_run_through_the_batch_runner(tmp_path: Path, weights: Path) -> Non
     for path in predictions:
         twin = tmp_path / "batch" / path.relative_to(tmp_path / "plain")
         np.testing.assert_array_equal(read_mask(twin), read_mask(path), err_msg=str(path))
+
+
+@pytest.mark.parametrize("output, message", [
+    ("link/a.mp4", r"line 1: the output would overwrite the input"),   # through a symlink
+    ("link/../a.png", r"line 1: the output would overwrite the mask"),
+    ("hard.mp4", r"line 1: the output would overwrite the input"),    # a hard link to a.mp4
+])
+def test_outputs_never_name_a_jobs_own_input_or_mask(tmp_path: Path, output: str,
+                                                     message: str) -> None:
+    for name in ("a.mp4", "a.png"):
+        (tmp_path / name).write_bytes(b"x")
+    os.symlink(".", tmp_path / "link")
+    os.link(tmp_path / "a.mp4", tmp_path / "hard.mp4")
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text(json.dumps({"input": "a.mp4", "mask": "a.png", "output": output}) + "\n")
+    with pytest.raises(ManifestError, match=message):
+        _jobs(manifest)
+    assert (tmp_path / "a.mp4").read_bytes() == b"x"
+
+
+def test_no_job_writes_what_another_job_reads(tmp_path: Path) -> None:
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text('{"input": "a.mp4", "mask": "a.png", "output": "o.mp4"}\n'
+                        '{"input": "b.mp4", "mask": "b.png", "output": "a.png"}\n')
+    with pytest.raises(ManifestError, match=r"line 2: writes .*a\.png, which .*line 1 reads"):
+        _jobs(manifest)

@@ -273,12 +273,12 @@ def test_run_score_in_a_fresh_process_with_scoring_workers(davis, tmp_path: Path
 
 def test_track_and_score_is_run_then_score(davis, weights: Path, tmp_path: Path) -> None:
     from aotvideo.evaluation.datasets import DavisDataset
-    from aotvideo.evaluation.runner import ModelSpec
+    from aotvideo.tracking.builder import TrackerSpec
     from aotvideo.evaluation.scoring import score_davis, track_and_score
 
     root, gts = davis
     dataset = DavisDataset(root, 2017, "val")
-    results, report = track_and_score(dataset, tmp_path / "out", ModelSpec(MODEL, str(weights)))
+    results, report = track_and_score(dataset, tmp_path / "out", TrackerSpec(MODEL, str(weights)))
     assert results["frames"] == sum(len(v) for v in gts.values()) and results["fps"] > 0
     again = score_davis(dataset, tmp_path / "out", workers=1).global_results()
     assert {k: results[k] for k in again} == again

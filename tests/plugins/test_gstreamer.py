@@ -89,7 +89,8 @@ def clip_masks(clip: tuple[list[np.ndarray], list[np.ndarray]]) -> dict[int, np.
 
 def reference(frames: Sequence[np.ndarray], masks: Mapping[int, np.ndarray], weights: Path,
               mode: str, *, soft: bool = False, channels: int | None = None,
-              indices: Sequence[int] | None = None) -> list[np.ndarray]:
+              indices: Sequence[int] | None = None,
+              objects_per_group: int | str = "auto") -> list[np.ndarray]:
     """What the element must put out, from the Tracker API and aotvideo.render directly.
 
     ``indices`` are the frames' indices in the stream (default 0, 1, ...); tracking starts at the
@@ -98,7 +99,7 @@ def reference(frames: Sequence[np.ndarray], masks: Mapping[int, np.ndarray], wei
     """
     net = aotvideo.build_model("deaott")
     aotvideo.load_weights(net, str(weights))
-    tracker = aotvideo.Tracker(net, "cpu")
+    tracker = aotvideo.Tracker(net, "cpu", objects_per_group=objects_per_group)
     started = False
     out = []
     for frame, index in zip(frames, indices if indices is not None else range(len(frames))):
@@ -545,6 +546,26 @@ def test_gst_launch_output_equals_the_tracker_api(gst_env, media, weights, clip,
             np.testing.assert_allclose(read_png(path), wanted, atol=1, rtol=0, err_msg=f"frame {index}")
         else:
             np.testing.assert_array_equal(read_png(path), wanted, err_msg=f"frame {index}")
+
+
+def test_gst_launch_objects_per_group(gst_env, media, weights, clip, workdir: Path) -> None:
+    """The element's objects-per-group property reaches the tracker: each object alone gives the
+    API's output with objects_per_group=1, which differs from the default grouping here."""
+    out = workdir / "png_groups"
+    out.mkdir()
+    pipeline = (f"filesrc location={media['ffv1']} ! decodebin ! videoconvert ! "
+                f"video/x-raw,format=RGB ! {ELEMENT_NAME} mask=\"{media['first']};5:{media['late']}\" "
+                f"weights={weights} mode=matte device=cpu objects-per-group=1 ! videoconvert ! "
+                f"pngenc ! multifilesink location={out}/%05d.png")
+    result = launch(pipeline, gst_env, workdir)
+    assert result.returncode == 0, _stderr(result)
+    files = sorted(out.glob("*.png"))
+    alone = reference(clip[0], clip_masks(clip), weights, "matte", objects_per_group=1)
+    grouped = reference(clip[0], clip_masks(clip), weights, "matte")
+    assert any(not np.array_equal(a, g) for a, g in zip(alone, grouped))
+    for index, (path, wanted) in enumerate(zip(files, alone)):
+        np.testing.assert_array_equal(read_png(path)[..., :wanted.shape[-1]] if wanted.ndim == 3
+                                      else read_png(path), wanted, err_msg=f"frame {index}")
 
 
 def _readme_pipeline() -> str:

@@ -222,3 +222,54 @@ def test_weights_carry_their_preferred_input_size(deaott_model, tmp_path):
         aotvideo.load_weights(aotvideo.build_model("deaott"), tmp_path / "bad.pth")
     with pytest.raises(ValueError, match="max_short_edge"):
         aotvideo.Tracker(deaott_model, device="cpu", max_short_edge=8)
+
+
+def test_one_object_per_group_is_each_object_alone_merged_by_probability(deaott_model):
+    """objects_per_group=1: every object gets its own memory and pass; the first propagated
+    frame's logits are the per-object trackers' outputs merged as the original merges groups."""
+    frames, labels = moving_shapes_clip(frames=3, objects=3)
+    grouped = aotvideo.Tracker(deaott_model, device="cpu", amp=False, objects_per_group=1)
+    grouped.step(frames[0], mask=labels[0])
+    merged = grouped.step(frames[1])
+    assert merged.object_ids == (1, 2, 3) and merged.logits.shape[0] == 1 + 3
+    alone = []
+    for object_id in (1, 2, 3):
+        single = aotvideo.Tracker(deaott_model, device="cpu", amp=False)
+        single.step(frames[0], mask=(labels[0] == object_id).astype(np.uint8))
+        alone.append(torch.softmax(single.step(frames[1]).logits, dim=0))
+    background = alone[0][0] * alone[1][0] * alone[2][0]
+    expected = torch.logit(torch.stack([background] + [p[1] for p in alone]).clamp(1e-5, 1 - 1e-5))
+    assert torch.allclose(merged.logits, expected, atol=1e-4)
+    shared = aotvideo.Tracker(deaott_model, device="cpu", amp=False)
+    shared.step(frames[0], mask=labels[0])
+    shared.step(frames[1])
+    assert grouped.memory_bytes > 2.5 * shared.memory_bytes  # three memories, not one
+
+
+def test_objects_per_group_does_not_change_a_single_object(deaott_model):
+    frames, labels = moving_shapes_clip(frames=4, objects=1)
+    runs = []
+    for per_group in (None, 1):
+        tracker = aotvideo.Tracker(deaott_model, device="cpu", amp=False,
+                                   objects_per_group=per_group)
+        runs.append([tracker.step(f, mask=labels[0] if i == 0 else None)
+                     for i, f in enumerate(frames)])
+    for a, b in zip(*runs):
+        assert torch.equal(a.labels, b.labels) and torch.equal(a.probs, b.probs)
+
+
+@pytest.mark.parametrize("per_group", [0, 11, -1, "two", True])
+def test_objects_per_group_must_fit_the_identity_bank(deaott_model, per_group):
+    with pytest.raises(ValueError, match="objects_per_group"):
+        aotvideo.Tracker(deaott_model, device="cpu", objects_per_group=per_group)
+
+
+def test_auto_grouping_follows_the_weights_preference(deaott_model):
+    import copy
+
+    assert aotvideo.Tracker(deaott_model, device="cpu").objects_per_group == 10  # no preference
+    preferring = copy.deepcopy(deaott_model)
+    preferring.preferred_input = {"max_short_edge": 240, "objects_per_group": 2}
+    assert aotvideo.Tracker(preferring, device="cpu").objects_per_group == 2
+    assert aotvideo.Tracker(preferring, device="cpu", objects_per_group=None).objects_per_group == 10
+    assert aotvideo.Tracker(preferring, device="cpu", objects_per_group=3).objects_per_group == 3

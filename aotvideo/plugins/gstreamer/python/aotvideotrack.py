@@ -9,7 +9,7 @@ prints that directory. Example::
 
 Properties: ``mask`` (``PATH`` for the first frame; more ``FRAME:PATH`` entries separated by
 ``;`` or ``,``), ``model``, ``weights``, ``mode`` (overlay | matte | alpha), ``device``, ``amp``,
-``soft``. Raw RGB or RGBA video of any size and frame rate goes in; ``mode=alpha`` puts out RGBA.
+``soft``, ``objects-per-group``. Raw RGB or RGBA video of any size and frame rate goes in; ``mode=alpha`` puts out RGBA.
 
 The loader runs the system's Python, which usually cannot import aotvideo, torch and friends
 from where they are installed. Before anything else this file adds, in this order, to
@@ -141,6 +141,10 @@ class AotVideoTrack(GstBase.BaseTransform):
                                  "float16 on CUDA, else float32), true or false (float32)")
     soft = GObject.Property(type=bool, default=False, nick="Soft", flags=_SETTING,
                             blurb="Soft matte edges from the probabilities (matte and alpha modes)")
+    objects_per_group = GObject.Property(
+        type=str, default="auto", nick="Objects per group", flags=_SETTING,
+        blurb="Objects sharing one identity group, 1-10 (1: each object alone, fewer identity "
+              "swaps, one more pass per object), or auto (as aotvideo track)")
 
     def __init__(self) -> None:
         super().__init__()
@@ -187,7 +191,7 @@ class AotVideoTrack(GstBase.BaseTransform):
         return ProcessorConfig(
             mask=self.mask, model=self.model.strip(), weights=self.weights.strip() or None,
             mode=self.mode.strip().lower(), device=self.device.strip() or None, amp=self.amp,
-            soft=bool(self.soft))
+            soft=bool(self.soft), objects_per_group=self.objects_per_group)
 
     def _post_import_error(self, exc: ImportError) -> None:
         import traceback
