@@ -25,6 +25,19 @@ def _parse_scales(text: str) -> tuple[float, ...]:
     return scales
 
 
+def _check_output_spares_dataset(output: Path, root: Path) -> None:
+    """Usage error when the prediction folder lies in (or holds) the dataset's frames or ground
+    truth: its palette PNGs would be written over the annotations."""
+    from aotvideo.io.paths import inside
+
+    folders = [root / p for name in ("Annotations", "JPEGImages") for p in (name, f"*/{name}")]
+    for folder in sorted({f for pattern in folders for f in root.glob(str(pattern.relative_to(root)))}):
+        if inside(output, folder) or inside(folder, output):
+            raise click.UsageError(f"--output {output} overlaps the dataset's {folder}: the "
+                                   "predictions would be written over it; choose a folder "
+                                   "outside the dataset's images and annotations")
+
+
 def _objects_per_group(ctx: click.Context, param: click.Parameter, value: str) -> int | str:
     from aotvideo.tracking.builder import parse_objects_per_group
 
@@ -128,6 +141,7 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
     from aotvideo.tracking.builder import TrackerSpec
     from aotvideo.tracking.precision import amp_from_flag
 
+    _check_output_spares_dataset(output, root)
     devices = _parse_gpus(gpus) or [device]
     actors = workers  # --ray: None lets the cluster's resources decide
     if workers is None:

@@ -162,9 +162,11 @@ for _stage in STAGES:
                    "aotvideo's metadata header.")
 def export_command(checkpoint: Path, output: Path, which: str, fmt: str) -> None:
     """Write the weights of a training CHECKPOINT to OUTPUT."""
+    from ..io.paths import check_spares
     from .checkpoint import export_weights
 
     try:
+        check_spares(output, {"the checkpoint": checkpoint})
         path = export_weights(checkpoint, output, which=which, reference=fmt == "reference")
     except (AotVideoError, ValueError) as err:
         raise click.ClickException(str(err)) from err

@@ -284,3 +284,16 @@ def test_track_and_score_is_run_then_score(davis, weights: Path, tmp_path: Path)
     assert {k: results[k] for k in again} == again
     assert [name for name, _, _ in report.per_sequence_results()] == ["aa_1", "aa_2", "bb_1"]
     assert (tmp_path / "out" / "global_results-val.csv").is_file()
+
+
+def test_predictions_never_go_over_the_ground_truth(davis, weights: Path) -> None:
+    root, _ = davis
+    truth = root / "Annotations" / "480p"
+    before = {p: p.read_bytes() for p in truth.rglob("*.png")}
+    for output in (truth, root / "Annotations", root / "JPEGImages" / "480p" / "aa"):
+        result = CliRunner().invoke(eval_group, ["run", "--dataset", "davis2017", "--root",
+                                                 str(root), "--output", str(output), "--model",
+                                                 MODEL, "--weights", str(weights), "--device",
+                                                 "cpu"])
+        assert result.exit_code == 2 and "overlaps the dataset's" in result.output, result.output
+    assert {p: p.read_bytes() for p in truth.rglob("*.png")} == before

@@ -207,3 +207,17 @@ def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
     assert float(num.sqrt() / den.sqrt()) < 1e-3  # relative difference of the updates
     assert _max_diff(a["model"], b["model"]) < 1e-4
     assert _max_diff(a["state_dict"], b["state_dict"]) < 1e-4
+
+
+def test_export_never_replaces_its_checkpoint(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from aotvideo.training.cli import train_group
+
+    checkpoint = tmp_path / "step.pt"
+    checkpoint.write_bytes(b"not replaced")
+    (tmp_path / "link").symlink_to(".")
+    result = CliRunner().invoke(train_group, ["export", str(checkpoint),
+                                              str(tmp_path / "link" / "step.pt")])
+    assert result.exit_code == 1 and "would overwrite the checkpoint" in result.output
+    assert checkpoint.read_bytes() == b"not replaced"
