@@ -20,7 +20,7 @@ from ``factory``. Nothing here prints: events go to ``on_event``.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -194,15 +194,34 @@ class _Run:
         self.live_frames: dict[int, int] = {}
         self.tickets = 0
         self.start = time.monotonic()
+        # kept up to date at every change, so an event costs the same with 10 or 10,000 jobs
+        self.counts: Counter[str] = Counter(r.status for r in self.records)
+        self.done_frames = 0
+        self.live_total = 0
 
     # -- counts and events ---------------------------------------------------------------------
 
+    def set_status(self, record: JobRecord, status: str) -> None:
+        """Change a record's status, keeping the counts (done frames included) current."""
+        self.counts[record.status] -= 1
+        if record.status == "done":
+            self.done_frames -= record.frames
+        record.status = status
+        self.counts[status] += 1
+        if status == "done":
+            self.done_frames += record.frames
+
+    def set_live(self, ticket: int, frames: int | None) -> None:
+        """A running attempt's frames so far (``None``: the attempt ended)."""
+        self.live_total -= self.live_frames.pop(ticket, 0)
+        if frames is not None:
+            self.live_frames[ticket] = frames
+            self.live_total += frames
+
     def totals(self) -> Totals:
-        done = sum(r.frames for r in self.records if r.status == "done")
-        live = sum(self.live_frames.values())
-        counts = {s: sum(1 for r in self.records if r.status == s) for s in ("done", "skipped", "failed")}
-        return Totals(len(self.records), counts["done"], counts["skipped"], counts["failed"],
-                      len(self.running), done + live, time.monotonic() - self.start)
+        return Totals(len(self.records), self.counts["done"], self.counts["skipped"],
+                      self.counts["failed"], len(self.running), self.done_frames + self.live_total,
+                      time.monotonic() - self.start)
 
     def emit(self, kind: str, record: JobRecord, message: str | None = None, frames: int = 0,
              total: int | None = None) -> None:
@@ -218,12 +237,14 @@ class _Run:
             previous = self.state.get(job.key) if self.state is not None else None
             status = (previous or {}).get("status")
             if previous and status == "done" and job.outputs_exist():
-                record.status, record.earlier = "skipped", True
+                self.set_status(record, "skipped")
+                record.earlier = True
                 record.frames = int(previous.get("frames", 0))
                 record.seconds = float(previous.get("seconds", 0.0))
                 self.emit("skipped", record)
             elif previous and status == "failed" and not self.retry_failed:
-                record.status, record.earlier = "failed", True
+                self.set_status(record, "failed")
+                record.earlier = True
                 record.error, record.kind = previous.get("error"), previous.get("kind")
                 record.attempts = int(previous.get("attempts", 0))
                 self.emit("failed", record, f"failed in an earlier run: {record.error}")
@@ -234,11 +255,11 @@ class _Run:
         while self.queue and self.executor.free_slots() > 0:
             record = self.queue.popleft()
             record.attempts += 1
-            record.status = "running"
+            self.set_status(record, "running")
             self.tickets += 1
             ticket = Ticket(self.tickets, record.job, record.attempts)
             self.running[ticket.number] = record
-            self.live_frames[ticket.number] = 0
+            self.set_live(ticket.number, 0)
             record.worker = self.executor.submit(ticket)
             self.emit("started", record)
 
@@ -247,11 +268,11 @@ class _Run:
         if record is None:
             return
         if isinstance(message, Progressed):
-            self.live_frames[message.ticket] = message.frames
+            self.set_live(message.ticket, message.frames)
             self.emit("progress", record, frames=message.frames, total=message.total)
             return
         del self.running[message.ticket]
-        self.live_frames.pop(message.ticket, None)
+        self.set_live(message.ticket, None)
         if isinstance(message, Finished):
             self.finish(record, message.result)
         elif isinstance(message, Lost):
@@ -262,18 +283,19 @@ class _Run:
         record.frames, record.seconds = result.frames, result.seconds
         record.details = dict(result.details)
         if result.ok:
-            record.status, record.error, record.kind = "done", None, None
+            self.set_status(record, "done")
+            record.error, record.kind = None, None
             self.remember(record, "done")
             self.emit("done", record)
             return
         record.errors.append(f"attempt {record.attempts}: {result.error}")
         record.error, record.kind = result.error, result.kind
         if record.attempts <= self.retries:
-            record.status = "pending"
+            self.set_status(record, "pending")
             self.queue.append(record)  # after the jobs not tried yet
             self.emit("retry", record, result.error)
             return
-        record.status = "failed"
+        self.set_status(record, "failed")
         self.remember(record, "failed")
         self.emit("failed", record, result.error)
 
@@ -289,13 +311,14 @@ class _Run:
     def stop(self, why: str) -> None:
         """End running jobs (their temporary outputs are removed); they and the queue stay to do."""
         self.executor.close(cancel=True)
-        for record in self.running.values():
+        for ticket, record in self.running.items():
             record.job.discard_partial()
-            record.status = "interrupted"
+            self.set_status(record, "interrupted")
+            self.set_live(ticket, None)
             self.emit("interrupted", record, why)
         self.running.clear()
         for record in self.queue:
-            record.status = "pending"
+            self.set_status(record, "pending")
 
     def loop(self) -> None:
         while self.queue or self.running:

@@ -3,7 +3,9 @@
 The record is a JSON Lines journal: one line appended (and flushed to disk) each time a job
 finishes or finally fails. Appending never rewrites what is there, so a crash or Ctrl-C at any
 moment leaves every earlier line intact; a torn last line is ignored when read. The latest line
-of a job's key wins. A lock on the file keeps two batches from sharing one record.
+of a job's key wins. A lock on the file keeps two batches from sharing one record. When a run
+opens a journal holding superseded (or torn) lines, it is written anew with one line per job,
+to a temporary file that replaces it atomically, so reruns do not make it grow.
 """
 from __future__ import annotations
 
@@ -57,10 +59,35 @@ class JobState:
         handle.seek(0)
         text = handle.read()
         self._records = _parse(text)
+        if text.count("\n") + (not text.endswith("\n") and bool(text)) > len(self._records):
+            handle = self._compact(handle)
         handle.seek(0, os.SEEK_END)
-        if text and not text.endswith("\n"):
-            handle.write("\n")  # end a line torn by a crash, so the next record starts clean
         self._file = handle
+
+    def _compact(self, handle: IO[str]) -> IO[str]:
+        """Write the journal anew, one line per job (the latest), and return the new file,
+        locked; the old one is closed."""
+        temporary = self.path.with_name(self.path.name + ".compact.tmp")
+        try:
+            with open(temporary, "w", encoding="utf-8") as out:
+                out.writelines(json.dumps(entry, default=str) + "\n"
+                               for entry in self._records.values())
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, self.path)
+            fresh = open(self.path, "a+", encoding="utf-8")
+        except OSError as exc:
+            handle.close()
+            raise BatchError(f"cannot rewrite the batch record {self.path}: "
+                             f"{exc.strerror or exc}") from exc
+        handle.close()
+        try:
+            fcntl.flock(fresh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fresh.close()
+            raise BatchError(f"another batch is using the record {self.path}; wait for it to "
+                             "end, or give this one its own --state file") from None
+        return fresh
 
     def close(self) -> None:
         """Release the lock."""

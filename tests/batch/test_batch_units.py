@@ -351,3 +351,53 @@ def test_no_job_writes_what_another_job_reads(tmp_path: Path) -> None:
                         '{"input": "b.mp4", "mask": "b.png", "output": "a.png"}\n')
     with pytest.raises(ManifestError, match=r"line 2: writes .*a\.png, which .*line 1 reads"):
         _jobs(manifest)
+
+
+def test_state_journal_is_compacted_when_reopened(tmp_path: Path) -> None:
+    """Reruns append a line per job; opening the journal writes it anew, one line per job,
+    still locked and with every latest record."""
+    path = tmp_path / "state.jsonl"
+    for run in range(3):
+        with JobState(path) as state:
+            for key in ("a", "b", "c"):
+                state.record(key, "done", {"frames": run})
+    with JobState(path) as state:
+        assert len(path.read_text().splitlines()) == 3
+        assert all(state.get(k)["frames"] == 2 for k in "abc")
+        with pytest.raises(BatchError, match="another batch is using"):
+            JobState(path).open()
+        state.record("d", "failed", {"error": "x"})
+    assert not path.with_name("state.jsonl.compact.tmp").exists()
+    assert len(path.read_text().splitlines()) == 4
+
+
+def test_run_totals_follow_every_event(tmp_path: Path) -> None:
+    """The counts carried by each event equal a recount of the records at that moment."""
+    jobs = [FakeJob(f"j{i}", i % 3 == 0, tmp_path) for i in range(7)]
+    seen: list[tuple[Any, ...]] = []
+
+    def check(event: Any) -> None:
+        totals = event.totals
+        records = event_records[0]
+        seen.append((totals.done, totals.failed, totals.running))
+        assert totals.done == sum(r.status == "done" for r in records)
+        assert totals.failed == sum(r.status == "failed" for r in records)
+        assert totals.skipped == sum(r.status == "skipped" for r in records)
+
+    from aotvideo.batch import runner as runner_module
+
+    event_records: list[Any] = []
+    original = runner_module._Run.__init__
+
+    def keep(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        event_records.append(self.records)
+
+    runner_module._Run.__init__ = keep  # type: ignore[method-assign]
+    try:
+        report = run_jobs(jobs, InProcessExecutor(), lambda context: FakeWorker(), retries=0,
+                          on_event=check)
+    finally:
+        runner_module._Run.__init__ = original  # type: ignore[method-assign]
+    assert report.count("failed") == 3 and report.count("done") == 4
+    assert seen[-1][:2] == (4, 3)
