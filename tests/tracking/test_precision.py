@@ -32,8 +32,10 @@ def test_autocast_dtype_per_choice_and_device():
     assert autocast_dtype(True, CPU) == torch.bfloat16
     assert autocast_dtype(True, CUDA) == torch.float16
     assert autocast_dtype("auto", CUDA) == torch.float16
-    expected = torch.bfloat16 if cpu_has_native_bfloat16() else None
-    assert autocast_dtype("auto", CPU) == expected
+    flags = _cpuinfo_flags()
+    if flags is not None:  # the CPU's own flags, not the function under test, say what to expect
+        native = bool({"avx512_bf16", "amx_bf16", "amx_tile"} & flags)
+        assert autocast_dtype("auto", CPU) == (torch.bfloat16 if native else None)
     with pytest.raises(ValueError, match="amp must be"):
         autocast_dtype("fast", CPU)  # type: ignore[arg-type]
     assert precision_name(None) == "float32" and precision_name(torch.bfloat16) == "bfloat16"
@@ -42,23 +44,40 @@ def test_autocast_dtype_per_choice_and_device():
 
 def test_tracker_default_is_auto(deaott_model):
     auto = aotvideo.Tracker(deaott_model, device="cpu")
-    assert auto.precision == ("bfloat16" if cpu_has_native_bfloat16() else "float32")
+    flags = _cpuinfo_flags()
+    if flags is not None:
+        native = bool({"avx512_bf16", "amx_bf16", "amx_tile"} & flags)
+        assert auto.precision == ("bfloat16" if native else "float32")
     assert aotvideo.Tracker(deaott_model, device="cpu", amp=False).precision == "float32"
     assert aotvideo.Tracker(deaott_model, device="cpu", amp=True).precision == "bfloat16"
 
 
-def test_bfloat16_labels_agree_with_float32(deaott_model):
-    frames, labels = moving_shapes_clip(frames=6, objects=3)
+def test_bfloat16_labels_agree_with_float32(tmp_path, monkeypatch):
+    """The packaged model on 12 frames of the sample clip: bfloat16 autocast really runs (the
+    logits move away from float32's) and keeps the labels (measured: 99.96% on real videos).
+    Random-init weights would not do here: their outputs sit near ties everywhere."""
+    from aotvideo.io.masks import read_mask
+    from aotvideo.io.reader import VideoReader
+
+    monkeypatch.setenv("AOTVIDEO_CACHE", str(tmp_path / "empty-cache"))
+    samples = Path(__file__).resolve().parents[2] / "samples"
+    with VideoReader(str(samples / "sample.mp4")) as reader:
+        frames = [f.image for _, f in zip(range(12), reader.frames())]
+    mask = read_mask(samples / "sample_mask.png")
+    model = aotvideo.load_model()
     runs = {}
     for amp in (False, True):
-        tracker = aotvideo.Tracker(deaott_model, device="cpu", amp=amp)
-        tracker.step(frames[0], mask=labels[0])
+        tracker = aotvideo.Tracker(model, device="cpu", amp=amp)
+        assert tracker.precision == ("bfloat16" if amp else "float32")
+        tracker.step(frames[0], mask=mask)
         runs[amp] = [tracker.step(frame) for frame in frames[1:]]
+    moved = max((e.logits - m.logits).abs().max().item() for e, m in zip(runs[False], runs[True]))
+    assert moved > 1e-3, "the mixed-precision run computed what float32 computes: amp not applied"
     for exact, mixed in zip(runs[False], runs[True]):
         assert mixed.probs.dtype == torch.float32 and mixed.logits is not None
         agreement = (exact.labels == mixed.labels).float().mean().item()
-        assert agreement > 0.97
-        assert (exact.probs - mixed.probs).abs().mean().item() < 0.02
+        assert agreement > 0.99, agreement
+        assert (exact.probs - mixed.probs).abs().mean().item() < 0.01
 
 
 def test_probabilities_are_made_on_first_use_and_match_the_labels(deaott_model):
