@@ -41,6 +41,25 @@ def require_command(name: str, purpose: str) -> str:
     return path
 
 
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+"""The data the project reads at run time (never copied in): ``../shared/datasets``."""
+
+
+def require_shared(path: Path, purpose: str) -> Path:
+    """``path`` under ``../shared`` that a test needs for ``purpose``.
+
+    Missing, the test skips and says why -- except under CI (``IN_CI``), which runs with
+    ``../shared`` beside the clone, so its absence fails the test instead of hiding it.
+    """
+    if not path.exists():
+        reason = f"{path} is not there; it is needed {purpose} (../shared beside the checkout)"
+        if IN_CI:
+            pytest.fail(f"{reason}. CI is set and runs with ../shared beside the clone",
+                        pytrace=False)
+        pytest.skip(reason)
+    return path
+
+
 @pytest.fixture(scope="session")
 def ffmpeg() -> str:
     """The ``ffmpeg`` command (see :func:`require_command`: skips without it, fails under CI)."""

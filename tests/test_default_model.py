@@ -14,6 +14,7 @@ from aotvideo import zoo
 from aotvideo.io.masks import read_mask
 from aotvideo.io.reader import VideoReader
 from aotvideo.io.testclips import scene
+from tests.conftest import require_shared
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
@@ -92,9 +93,8 @@ REAL_FOOTAGE_J = {"dog-agility": 0.83, "horsejump-low": 0.79}  # measured: 0.894
 @pytest.mark.parametrize("sequence", sorted(REAL_FOOTAGE_J))
 def test_default_model_tracks_real_footage(sequence, tmp_path, monkeypatch):
     """A worse model can never be packaged by accident: real footage keeps its J."""
-    if not (DAVIS16 / "JPEGImages" / "480p" / sequence).is_dir():
-        pytest.skip(f"real footage not available: {DAVIS16} (the shared DAVIS 2016 train "
-                    "folder beside the project) is missing")
+    require_shared(DAVIS16 / "JPEGImages" / "480p" / sequence, "to hold the model to its J on "
+                   "real footage")
     from aotvideo.evaluation.datasets import DavisDataset
     from aotvideo.evaluation.runner import run_benchmark
     from aotvideo.tracking.builder import TrackerSpec

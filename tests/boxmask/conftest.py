@@ -11,6 +11,7 @@ import torch
 
 from aotvideo.boxmask import box_of_mask
 from aotvideo.io import VideoReader, read_mask
+from tests.conftest import require_shared
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_VIDEO = REPO / "samples" / "sample.mp4"
@@ -40,9 +41,7 @@ def sample_boxes(sample_truth: np.ndarray) -> list[tuple[int, int, int, int]]:
 @pytest.fixture(scope="session")
 def davis_root() -> Path:
     """``../shared/datasets/davis2016-train``; skips when it is absent."""
-    if not (DAVIS_ROOT / "JPEGImages" / "480p").is_dir():
-        pytest.skip(f"DAVIS 2016 train frames not found at {DAVIS_ROOT} (real-footage tests read "
-                    "../shared/datasets beside the checkout)")
+    require_shared(DAVIS_ROOT / "JPEGImages" / "480p", "by the real-footage tests")
     return DAVIS_ROOT
 
 

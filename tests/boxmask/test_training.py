@@ -65,7 +65,19 @@ def test_a_tiny_run_resumes_and_exports(tmp_path: Path) -> None:
     assert torch.get_num_threads() == threads  # the run's --threads 1 does not leak out
     first = torch.load(out / "checkpoint.pth", weights_only=True)
     assert first["step"] == 2
+    # mark the step-2 weights: a resumed run carries the mark, a fresh start would not have it
+    weights = next(k for k, v in first.items() if isinstance(v, dict) and v
+                   and all(torch.is_tensor(t) for t in v.values()))
+    marked = next(n for n, t in first[weights].items() if t.is_floating_point() and t.numel() > 1)
+    first[weights][marked] = first[weights][marked] + 0.5
+    torch.save(first, out / "checkpoint.pth")
     assert train_main(args + ["--steps", "3"]) == 0  # continues from step 2
+    straight = tmp_path / "straight"
+    assert train_main(["--davis-root", str(root), "-o", str(straight), "--batch-size", "2",
+                       "--crop-size", "32", "--threads", "1", "--steps", "3"]) == 0
+    resumed = torch.load(out / "checkpoint.pth", weights_only=True)[weights][marked].float()
+    whole = torch.load(straight / "checkpoint.pth", weights_only=True)[weights][marked].float()
+    assert torch.allclose(resumed - whole, torch.full_like(whole, 0.5), atol=0.05)
     assert torch.load(out / "checkpoint.pth", weights_only=True)["step"] == 3
     log = (out / "train.log").read_text()
     assert "resumed" in log and "step 3/3" in log

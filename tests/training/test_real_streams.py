@@ -17,6 +17,7 @@ from aotvideo.training.config import apply_overrides
 from aotvideo.training.datasets import (ClipDataset, DAVISSource, DatasetError, FrameSource,
                                         build_sources, davis_videos, source_shares)
 from aotvideo.training.holdout import DAVIS2016_HOLDOUT
+from tests.conftest import SHARED_DATASETS, require_shared
 
 from train_helpers import CROP, tiny_config, write_jpeg
 
@@ -108,9 +109,7 @@ def test_held_out_videos_are_never_sampled(davis16: Path, tmp_path: Path) -> Non
 
 
 def test_the_holdout_list_names_real_davis2016_train_sequences() -> None:
-    shared = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "davis2016-train"
-    if not shared.is_dir():
-        pytest.skip(f"the DAVIS 2016 train folder is not at {shared}")
+    shared = require_shared(SHARED_DATASETS / "davis2016-train", "to check the held-out names")
     present = {p.name for p in (shared / "Annotations" / "480p").iterdir()}
     assert set(DAVIS2016_HOLDOUT) <= present and len(DAVIS2016_HOLDOUT) == 6
 
