@@ -59,6 +59,14 @@ __all__ = [
 DRIVE_URL = "https://drive.usercontent.google.com/download"
 ENV_DRIVE_URL = "AOTVIDEO_GDRIVE_URL"
 ENV_OFFLINE = "AOTVIDEO_OFFLINE"
+ENV_MAX_MB = "AOTVIDEO_DOWNLOAD_MAX_MB"
+ENV_DEADLINE = "AOTVIDEO_DOWNLOAD_DEADLINE"
+
+MAX_BYTES = 1 << 30
+"""Largest download accepted by default (1 GiB; the largest model-zoo checkpoint, SwinB-DeAOTL,
+is about 300 MB)."""
+DEADLINE = 7200.0
+"""Longest a download may take by default, in seconds, resumptions included."""
 
 _DRIVE_HOSTS = ("drive.google.com", "docs.google.com")
 _PAGE_LIMIT = 1 << 20  # a confirmation page is a few KiB; never read more than this of a page
@@ -72,7 +80,11 @@ class DownloadSettings:
 
     ``drive_url`` is Google Drive's download endpoint; ``offline`` forbids any network access;
     ``retries`` is how often a transfer that broke off is resumed within one call, waiting
-    ``retry_wait`` seconds times the attempt number in between.
+    ``retry_wait`` seconds times the attempt number in between.  ``max_bytes`` bounds the file
+    (a larger announced size is refused before any byte is kept, a body that grows past it is
+    discarded); ``deadline`` bounds the whole call in seconds, however slowly the server sends
+    (what arrived is kept for the next call to resume).  ``read_timeout`` only bounds the wait
+    for each next byte.
     """
 
     drive_url: str = DRIVE_URL
@@ -82,13 +94,36 @@ class DownloadSettings:
     retries: int = 3
     retry_wait: float = 2.0
     chunk_size: int = 1 << 18
+    max_bytes: int = MAX_BYTES
+    deadline: float = DEADLINE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DownloadSettings:
-        """Settings from ``AOTVIDEO_OFFLINE`` and ``AOTVIDEO_GDRIVE_URL`` (default: ``os.environ``)."""
+        """Settings from ``AOTVIDEO_OFFLINE``, ``AOTVIDEO_GDRIVE_URL``,
+        ``AOTVIDEO_DOWNLOAD_MAX_MB`` and ``AOTVIDEO_DOWNLOAD_DEADLINE`` (seconds) (default:
+        ``os.environ``).
+
+        Raises:
+            DownloadError: a limit that is not a positive number.
+        """
         env = os.environ if environ is None else environ
         offline = env.get(ENV_OFFLINE, "").strip().lower() not in ("", "0", "false", "no")
-        return cls(drive_url=env.get(ENV_DRIVE_URL, "").strip() or DRIVE_URL, offline=offline)
+        return cls(drive_url=env.get(ENV_DRIVE_URL, "").strip() or DRIVE_URL, offline=offline,
+                   max_bytes=int(_positive(env, ENV_MAX_MB, MAX_BYTES / 2**20) * 2**20),
+                   deadline=_positive(env, ENV_DEADLINE, DEADLINE))
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise DownloadError(f"{name} must be a positive number, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -289,6 +324,8 @@ class _Job:
     label: str
     settings: DownloadSettings
     progress: ProgressCallback | None
+    deadline: float = 0.0
+    """``time.monotonic()`` past which the call gives up (kept data resumable)."""
 
     @property
     def note(self) -> Path:
@@ -354,6 +391,13 @@ def _get(session: requests.Session, url: str, headers: Mapping[str, str], job: _
     timeout = (job.settings.connect_timeout, job.settings.read_timeout)
     try:
         return session.get(url, headers=dict(headers), stream=True, timeout=timeout)
+    except requests.TooManyRedirects as exc:
+        raise DownloadError(f"{_host(url)} redirects in a loop (or more than "
+                            f"{session.max_redirects} times)") from exc
+    except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidURL) as exc:
+        raise DownloadError(f"{_host(url)} redirected to an address aotvideo does not download "
+                            f"from (only http and https): {_squeeze(str(exc))}") from exc
     except requests.RequestException as exc:
         reason = f"cannot reach {_host(url)} ({_squeeze(str(exc))})"
         if fetched:
@@ -441,20 +485,55 @@ def _copy_body(response: requests.Response, handle: IO[bytes], job: _Job, start:
     done = start
     last = time.monotonic()
     try:
-        for chunk in response.iter_content(job.settings.chunk_size):
+        # chunks as they arrive (at most chunk_size): a server that trickles bytes cannot hold
+        # a read open past the deadline by never filling a chunk
+        for chunk in _arriving(response, job.settings.chunk_size):
             if done == 0 and _looks_like_html(chunk):
                 raise DownloadError(
                     f"{_host(job.first)} sent a web page instead of the checkpoint file (is it a "
                     "direct download link?)")
             handle.write(chunk)
             done += len(chunk)
+            if done > job.settings.max_bytes:
+                raise DownloadError(_too_big(job, f"sent more than {done - len(chunk)} bytes"))
             now = time.monotonic()
+            if now > job.deadline:
+                raise _Resumable(_late(job, done))
             if now - last >= 0.1 or (total is not None and done >= total):
                 last = now
                 job.report("data", done=done, total=total, resumed_from=start)
     except requests.RequestException as exc:
         raise _Broken(f"the connection broke off after {done} bytes ({_squeeze(str(exc))})") from exc
     return done
+
+
+def _arriving(response: requests.Response, most: int) -> Iterator[bytes]:
+    """The body's bytes as the network delivers them, in pieces of at most ``most`` bytes."""
+    import urllib3
+
+    raw = response.raw
+    if not hasattr(raw, "read1"):  # urllib3 before 2.0
+        yield from response.iter_content(most)
+        return
+    while True:  # urllib3 2: whatever is there, without waiting for more
+        try:
+            chunk = raw.read1(most, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise requests.ConnectionError(str(exc)) from exc
+        if not chunk:
+            return
+        yield chunk
+
+
+def _too_big(job: _Job, what: str) -> str:
+    limit = job.settings.max_bytes
+    return (f"{_host(job.first)} {what}: more than the {limit / 2**20:.0f} MiB a download may "
+            f"have ({ENV_MAX_MB} raises the limit)")
+
+
+def _late(job: _Job, done: int) -> str:
+    return (f"the download took longer than {job.settings.deadline:.0f} s ({ENV_DEADLINE} "
+            f"raises the limit); {done} bytes are kept, and the next download resumes from there")
 
 
 def _attempt(session: requests.Session, job: _Job, fetched: bool) -> int:
@@ -470,6 +549,9 @@ def _attempt(session: requests.Session, job: _Job, fetched: bool) -> int:
             discard_partial(job.part)
             raise _Broken("the partial download does not fit the file on the server; starting again")
         start, total = _start_position(response, offset)
+        if total is not None and total > job.settings.max_bytes:
+            discard_partial(job.part)
+            raise DownloadError(_too_big(job, f"announces {total} bytes"))
         headers = response.headers
         _write_note(job, headers.get("ETag") or headers.get("Last-Modified"), total)
         with open(job.part, "r+b" if start else "wb") as handle:
@@ -499,7 +581,8 @@ def fetch(url: str, part: str | os.PathLike[str], *, label: str = "",
     settings = settings or DownloadSettings.from_env()
     if settings.offline:
         raise DownloadError(f"downloads are off ({ENV_OFFLINE}=1)")
-    job = _Job(url, request_url(url, settings), Path(part), label or url, settings, progress)
+    job = _Job(url, request_url(url, settings), Path(part), label or url, settings, progress,
+               time.monotonic() + settings.deadline)
     job.part.parent.mkdir(parents=True, exist_ok=True)
     session = _session()
     attempt = 0
@@ -516,6 +599,9 @@ def fetch(url: str, part: str | os.PathLike[str], *, label: str = "",
                         f"{exc}; gave up after {attempt} tries ({kept} bytes are kept, and the "
                         "next download resumes from there)") from exc
                 job.report("retry", message=f"{exc}; resuming (try {attempt + 1})")
+                if time.monotonic() + settings.retry_wait * attempt > job.deadline:
+                    kept = job.part.stat().st_size if job.part.exists() else 0
+                    raise _Resumable(_late(job, kept)) from exc
                 time.sleep(settings.retry_wait * attempt)
     except _Resumable:
         raise

@@ -27,6 +27,7 @@ import tempfile
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .download import (DownloadProgress, DownloadSettings, ProgressCallback, discard_partial, fetch,
@@ -45,6 +46,7 @@ __all__ = [
     "download_variant",
     "guess_variant",
     "PACKAGED_SHA256",
+    "PINNED",
     "PACKAGED_WEIGHTS",
     "install",
     "installed",
@@ -66,6 +68,14 @@ PACKAGED_WEIGHTS = {"deaott": "deaott_real_v4.pth"}
 PACKAGED_SHA256 = {"deaott": "1a7e37413f520119d536097f18bc0c831eab345d4668b765e26ea1f20dd647f4"}
 
 _ZOO_PAGE = "https://github.com/yoxu515/aot-benchmark/blob/main/MODEL_ZOO.md"
+
+PINNED: dict[str, tuple[int, str]] = {
+    "r50_deaotl": (236_513_959, "7e8a8d83310739bac02817f6bf48b6bbe2bbd7d5325722f1084088eb3aee1e06"),
+    "r50_aotl": (60_012_304, "396d4945bf122caecd8ee8ae43607e7c46606cc9eaddd6db2f4b3330d8d1c477"),
+}
+"""Model-zoo checkpoints whose size and SHA-256 are published (the public Git LFS pointers of the
+zoo's files): a download of these must match before it is installed.  Other variants' hashes are
+recorded on first download and checked on every use after it."""
 
 
 @dataclass(frozen=True)
@@ -319,9 +329,28 @@ def _check_fits(path: Path, model: str) -> None:
     load_weights(build_model(model), state)
 
 
-def _adopt(part: Path, target: Path, model: str, origin: dict[str, str]) -> dict[str, Any]:
-    """Check the finished download ``part`` against ``model`` and rename it to ``target``;
-    returns its index record. A file that does not fit is removed."""
+def _check_pinned(part: Path, pinned: tuple[int, str] | None, origin: dict[str, str]) -> None:
+    """Raise :class:`~aotvideo.errors.WeightsError` (removing ``part``) when a download of a
+    checkpoint with a published size and hash does not match them."""
+    if pinned is None:
+        return
+    size, digest = pinned
+    found_size = part.stat().st_size
+    found = sha256_of(part) if found_size == size else None
+    if found_size != size or found != digest:
+        discard_partial(part)
+        what = (f"{found_size} bytes, not the published {size}" if found_size != size
+                else f"sha256 {found}, not the published {digest}")
+        raise WeightsError(f"the file downloaded from {origin['url']} is not the published "
+                           f"{origin['source']}: {what}; nothing was installed")
+
+
+def _adopt(part: Path, target: Path, model: str, origin: dict[str, str],
+           pinned: tuple[int, str] | None = None) -> dict[str, Any]:
+    """Check the finished download ``part`` (against its published size and hash when
+    ``pinned``, then against ``model``) and rename it to ``target``; returns its index record.
+    A file that fails a check is removed."""
+    _check_pinned(part, pinned, origin)
     try:
         _check_fits(part, model)
     except WeightsError as exc:
@@ -345,11 +374,20 @@ def _adopt(part: Path, target: Path, model: str, origin: dict[str, str]) -> dict
 
 def _fetch_and_adopt(url: str, target: Path, model: str, origin: dict[str, str], *, label: str,
                      settings: DownloadSettings, progress: ProgressCallback | None,
-                     by_hand: str) -> dict[str, Any]:
-    """Download ``url``, check it, move it to ``target``: the record, path included."""
+                     by_hand: str, already: Callable[[], dict[str, Any] | None],
+                     index_entry: tuple[str, str],
+                     pinned: tuple[int, str] | None = None) -> tuple[dict[str, Any], bool]:
+    """Download ``url``, check it, move it to ``target`` and record it in the index under
+    ``index_entry`` (section, key), all under the download's lock: the record (path included),
+    and whether this call downloaded it.  ``already`` is asked again once the lock is held: a
+    process that waited for another one's download of the same file takes that file instead of
+    downloading it a second time."""
     part = _partial_path(url)
     try:
         with file_lock(part.with_suffix(".lock")):
+            done = already()
+            if done is not None:
+                return done, False
             try:
                 fetch(url, part, label=label, settings=settings, progress=progress)
             except DownloadError as exc:
@@ -357,13 +395,14 @@ def _fetch_and_adopt(url: str, target: Path, model: str, origin: dict[str, str],
             if progress is not None:
                 progress(DownloadProgress(label, url, "check",
                                           message=f"checking that it loads into {model}"))
-            record = _adopt(part, target, model, origin)
+            record = _adopt(part, target, model, origin, pinned)
+            _record(*index_entry, record)
     except OSError as exc:
         raise DownloadError(f"cannot save the download into {weights_dir()}: {exc.strerror or exc}") from exc
     if progress is not None:
         progress(DownloadProgress(label, url, "done", done=record["size"], total=record["size"],
                                   message=f"saved {target} (sha256 {record['sha256']})"))
-    return dict(record, path=str(target))
+    return dict(record, path=str(target)), True
 
 
 def download_variant(name: str, *, force: bool = False, progress: ProgressCallback | None = None,
@@ -383,24 +422,37 @@ def download_variant(name: str, *, force: bool = False, progress: ProgressCallba
         raise WeightsError(f"unknown model {name!r}; choose one of: {', '.join(ZOO)}")
     if entry.url is None or entry.checkpoint is None:
         raise WeightsError(no_weights_message(name))
-    record = installed().get(name)
-    if record is not None and not force:
-        try:
-            return dict(record, path=str(verified_path(name, record))), False
-        except WeightsError:
-            pass  # damaged: download it again
+    first = _intact_install(name)
+    if first is not None and not force:
+        return first, False
     settings = settings or DownloadSettings.from_env()
     by_hand = f"By hand: {_manual_steps(entry)}"
     if settings.offline:
         raise DownloadError(f"no weights installed for model '{name}', and downloads are off "
                             f"(AOTVIDEO_OFFLINE=1). {by_hand}")
-    record = _fetch_and_adopt(
+    before = installed().get(name)
+
+    def already() -> dict[str, Any] | None:  # another process installed it while we waited
+        now = installed().get(name)
+        return _intact_install(name) if now is not None and now != before else None
+
+    record, downloaded = _fetch_and_adopt(
         entry.url, weights_dir() / f"{name}.pth", name,
         {"source": entry.checkpoint, "url": entry.url},
         label=f"{entry.checkpoint} (model '{name}')", settings=settings, progress=progress,
-        by_hand=by_hand)
-    _record("weights", name, record)
-    return record, True
+        by_hand=by_hand, already=already, index_entry=("weights", name), pinned=PINNED.get(name))
+    return record, downloaded
+
+
+def _intact_install(name: str) -> dict[str, Any] | None:
+    """The installed record of variant ``name`` with its path, when its file is intact."""
+    record = installed().get(name)
+    if record is None:
+        return None
+    try:
+        return dict(record, path=str(verified_path(name, record)))
+    except WeightsError:
+        return None  # damaged: download it again
 
 
 def download_url(url: str, model: str, *, progress: ProgressCallback | None = None,
@@ -426,10 +478,16 @@ def download_url(url: str, model: str, *, progress: ProgressCallback | None = No
     if settings.offline:
         raise DownloadError(f"--weights {url} is not downloaded yet, and downloads are off "
                             f"(AOTVIDEO_OFFLINE=1). {by_hand}")
-    record = _fetch_and_adopt(
+    def already() -> dict[str, Any] | None:  # another process downloaded it while we waited
+        done = _read_index()["urls"].get(url)
+        if done is None or not (weights_dir() / str(done.get("file", ""))).is_file():
+            return None
+        return dict(done, path=str(weights_dir() / done["file"]))
+
+    record, downloaded = _fetch_and_adopt(
         url, weights_dir() / "urls" / _url_file_name(url), model, {"source": url, "url": url},
-        label=f"--weights {url}", settings=settings, progress=progress, by_hand=by_hand)
-    _record("urls", url, record)
+        label=f"--weights {url}", settings=settings, progress=progress, by_hand=by_hand,
+        already=already, index_entry=("urls", url))
     return Path(record["path"])
 
 

@@ -35,6 +35,8 @@ def main() -> None:
             method="grabcut", grabcut=GrabCutConfig(max_side=args.grabcut_max_side))),
         "head": lambda: BoxSegmenter(SegmenterConfig(method="head", flip=not args.no_flip),
                                      weights=args.weights),
+        "auto": lambda: BoxSegmenter(SegmenterConfig(method="auto", flip=not args.no_flip),
+                                     weights=args.weights),
     }
     methods = {}
     for name in args.methods.split(","):

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -109,6 +110,15 @@ at this time.</p><p class="uc-error-subcaption">{QUOTA_TEXT}</p></div></body></h
                             "<body><form action='/signin'><input name='identifier'></form></body></html>")
         elif mode == "html-as-file":
             self._file(drive, b"<!DOCTYPE html><html><body>Moved</body></html>", "x.pth")
+        elif mode in ("no-length", "huge-length", "trickle", "slow"):
+            self._unbounded(drive, mode, drive.files[file_id])
+        elif mode in ("redirect-file", "redirect-loop"):
+            drive.log.append((self.path, self.headers.get("Range"), 302))
+            self.send_response(302)
+            self.send_header("Location", "file:///etc/passwd" if mode == "redirect-file"
+                             else self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         else:
             self._file(drive, drive.files[file_id], "checkpoint.pth")
 
@@ -143,6 +153,29 @@ at this time.</p><p class="uc-error-subcaption">{QUOTA_TEXT}</p></div></body></h
             body = body[: drive.cuts.pop(0)]  # promise everything, send part, hang up
             self.close_connection = True
         self.wfile.write(body)
+
+
+    def _unbounded(self, drive: Drive, mode: str, data: bytes) -> None:
+        """Misbehaving servers: a body with no length (closed at the end), a length of 10^15,
+        or the file sent a few bytes at a time, slower than any download should take."""
+        drive.log.append((self.path, self.headers.get("Range"), 200))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if mode == "huge-length":
+            self.send_header("Content-Length", str(10**15))
+        self.end_headers()
+        self.close_connection = True
+        try:
+            if mode in ("trickle", "slow"):
+                piece, pause = (64, 0.05) if mode == "trickle" else (1 << 16, 0.01)
+                for start in range(0, len(data), piece):
+                    self.wfile.write(data[start:start + piece])
+                    self.wfile.flush()
+                    time.sleep(pause)
+            else:
+                self.wfile.write(data)
+        except OSError:
+            pass  # the client gave up: what it must do
 
 
 class _Server(ThreadingHTTPServer):
@@ -334,3 +367,89 @@ def test_weights_url_through_the_command_line(drive: Drive, checkpoints, tmp_pat
     assert record["sha256"] == _sha(checkpoints["deaott"]) and record["model"] == "deaott"
     assert (zoo.weights_dir() / record["file"]).read_bytes() == checkpoints["deaott"]
     assert out.stat().st_size > 0
+
+
+# -- bounded downloads ---------------------------------------------------------------------------------
+
+
+def _settings(drive: Drive, **limits: float) -> DownloadSettings:
+    return DownloadSettings(drive_url=f"{drive.url}/download", retries=0, retry_wait=0,
+                            **limits)  # type: ignore[arg-type]
+
+
+def test_a_body_past_the_size_limit_is_refused_and_removed(drive: Drive, checkpoints) -> None:
+    size = len(checkpoints["deaott"])
+    drive.modes[DEAOTT_ID] = "no-length"                  # no Content-Length: only the cap stops it
+    with pytest.raises(DownloadError, match=r"sent more than \d+ bytes: more than the .*MiB"):
+        zoo.download_variant("deaott", settings=_settings(drive, max_bytes=size // 2))
+    assert not [n for n in _partials() if not n.endswith(".lock")]
+    drive.modes[DEAOTT_ID] = "huge-length"                # refused before any byte is kept
+    with pytest.raises(DownloadError, match=r"announces 1000000000000000 bytes"):
+        zoo.download_variant("deaott", settings=_settings(drive, max_bytes=size * 2))
+    assert not [n for n in _partials() if not n.endswith(".lock")]
+    drive.modes[DEAOTT_ID] = "no-length"                  # within the cap: a normal download
+    record, downloaded = zoo.download_variant("deaott", settings=_settings(drive,
+                                                                          max_bytes=size * 2))
+    assert downloaded and Path(record["path"]).read_bytes() == checkpoints["deaott"]
+
+
+def test_a_trickling_server_meets_the_deadline_and_the_data_is_kept(drive: Drive,
+                                                                    checkpoints) -> None:
+    drive.modes[DEAOTT_ID] = "trickle"
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"took longer than 1 s .*bytes are kept.*resumes"):
+        zoo.download_variant("deaott", settings=_settings(drive, deadline=1.0))
+    assert time.monotonic() - start < 10  # not the minutes the trickle would take
+    part = zoo.weights_dir() / "partial" / next(n for n in _partials() if n.endswith(".part"))
+    assert 0 < part.stat().st_size < len(checkpoints["deaott"])
+
+
+@pytest.mark.parametrize("mode,words", [
+    ("redirect-file", "redirected to an address aotvideo does not download from"),
+    ("redirect-loop", "redirects in a loop"),
+])
+def test_bad_redirects_say_what_happened(drive: Drive, mode: str, words: str) -> None:
+    drive.modes[DEAOTT_ID] = mode
+    with pytest.raises(DownloadError, match=words) as failure:
+        zoo.download_variant("deaott", settings=_settings(drive))
+    assert "no network" not in str(failure.value)
+
+
+def test_limits_from_the_environment() -> None:
+    settings = DownloadSettings.from_env({"AOTVIDEO_DOWNLOAD_MAX_MB": "300",
+                                          "AOTVIDEO_DOWNLOAD_DEADLINE": "90"})
+    assert settings.max_bytes == 300 * 2**20 and settings.deadline == 90
+    defaults = DownloadSettings.from_env({})
+    assert defaults.max_bytes > max(size for size, _ in zoo.PINNED.values())
+    with pytest.raises(DownloadError, match="AOTVIDEO_DOWNLOAD_MAX_MB must be a positive"):
+        DownloadSettings.from_env({"AOTVIDEO_DOWNLOAD_MAX_MB": "lots"})
+
+
+def test_published_hashes_are_pinned(drive: Drive, checkpoints, monkeypatch) -> None:
+    data = checkpoints["deaott"]
+    assert set(zoo.PINNED) == {"r50_deaotl", "r50_aotl"}
+    monkeypatch.setitem(zoo.PINNED, "deaott", (len(data), "0" * 64))
+    with pytest.raises(WeightsError, match="not the published DeAOTT_PRE_YTB_DAV.pth: sha256"):
+        zoo.download_variant("deaott")
+    assert "deaott" not in zoo.installed() and not (zoo.weights_dir() / "deaott.pth").exists()
+    monkeypatch.setitem(zoo.PINNED, "deaott", (len(data), _sha(data)))
+    record, downloaded = zoo.download_variant("deaott")
+    assert downloaded and record["sha256"] == _sha(data)
+
+
+def test_two_processes_download_a_file_once(drive: Drive, checkpoints, tmp_path: Path) -> None:
+    """Two processes ask for the same variant at once: one downloads, the other waits for the
+    lock, finds it installed and takes it."""
+    drive.modes[DEAOTT_ID] = "slow"  # slow enough that the second asks while the first works
+    code = ("import json, sys; from aotvideo import zoo; "
+            "record, downloaded = zoo.download_variant('deaott'); "
+            "print(json.dumps([record['sha256'], downloaded]))")
+    env = dict(os.environ)
+    runs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env, cwd=ROOT) for _ in range(2)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert all(run.returncode == 0 for run in runs), [o[1].decode() for o in outputs]
+    results = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
+    assert {r[0] for r in results} == {_sha(checkpoints["deaott"])}
+    assert sorted(r[1] for r in results) == [False, True]
+    assert sum(1 for path, _, _ in drive.log if "download" in path) == 1

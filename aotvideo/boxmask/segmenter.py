@@ -19,8 +19,15 @@ __all__ = ["METHODS", "BoxSegmenter", "SegmenterConfig", "combine_masks", "masks
 
 log = logging.getLogger(__name__)
 
-#: ``auto``: the learnt head when its weights load, else GrabCut; ``head``; ``grabcut``.
+#: ``auto``: the learnt head when its weights load and it finds the box's object (see
+#: :data:`AUTO_MIN_FILL`), else GrabCut; ``head``; ``grabcut``.
 METHODS: tuple[str, ...] = ("auto", "head", "grabcut")
+
+AUTO_MIN_FILL = 0.15
+"""``auto`` takes GrabCut's mask for a box where the head's mask fills less than this share of
+the box.  A box drawn around an object is mostly object (held-out DAVIS objects fill 0.25-0.9 of
+their tight boxes), so a head mask this thin means the head did not see the object -- as on a
+flat, untextured shape, where it finds only corners (3.8% of a tight box) and GrabCut all of it."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,12 @@ def combine_masks(masks: Sequence[np.ndarray]) -> np.ndarray:
     for object_id, mask in enumerate(masks, start=1):
         labels[mask] = object_id
     return labels
+
+
+def _fill(mask: np.ndarray, box: Box) -> float:
+    """Share of the box's pixels that ``mask`` holds."""
+    x0, y0, x1, y1 = box
+    return float(mask[y0:y1, x0:x1].mean()) if x1 > x0 and y1 > y0 else 0.0
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -102,9 +115,15 @@ class BoxSegmenter:
         checked = check_boxes(boxes, width, height)
         if self._net is None:
             return [grabcut_mask(image, box, self.config.grabcut) for box in checked]
-        logits = self.logits(image, checked)
-        return [plane > 0 if (plane > 0).any() else ellipse_in_box(box, width, height)
-                for plane, box in zip(logits, checked)]
+        masks = []
+        for plane, box in zip(self.logits(image, checked), checked):
+            mask = plane > 0
+            if self.config.method == "auto" and _fill(mask, box) < AUTO_MIN_FILL:
+                log.info("box %s: the head found %.1f%% of the box, using GrabCut", box,
+                         100 * _fill(mask, box))
+                mask = grabcut_mask(image, box, self.config.grabcut)
+            masks.append(mask if mask.any() else ellipse_in_box(box, width, height))
+        return masks
 
     @torch.no_grad()
     def logits(self, image: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:

@@ -176,3 +176,21 @@ def test_the_head_beats_grabcut_on_held_out_real_footage(two_threads, davis_root
     assert mean["head"] > HEAD_HELD_OUT_BOUND, markdown_table(scores)
     assert mean["grabcut"] > GRABCUT_HELD_OUT_BOUND, markdown_table(scores)
     assert mean["head"] > mean["grabcut"] + 0.1, markdown_table(scores)
+
+
+def test_auto_takes_grabcut_where_the_head_misses_a_flat_shape(two_threads) -> None:
+    """A flat rectangle in a tight box: the head finds little of it (the case that made
+    ``auto`` fail), so ``auto`` takes GrabCut's mask for that box and finds all of it."""
+    from aotvideo.boxmask.segmenter import AUTO_MIN_FILL
+
+    image = np.full((220, 260, 3), 40, np.uint8)
+    image[40:165, 50:200] = (200, 60, 60)             # 150 x 125 = 18,750 pixels
+    truth = np.zeros((220, 260), bool)
+    truth[40:165, 50:200] = True
+    box = [(50, 40, 200, 165)]
+    head = BoxSegmenter(SegmenterConfig(method="head")).masks(image, box)[0]
+    auto = BoxSegmenter(SegmenterConfig(method="auto")).masks(image, box)[0]
+    grabcut = BoxSegmenter(SegmenterConfig(method="grabcut")).masks(image, box)[0]
+    assert head[40:165, 50:200].mean() < AUTO_MIN_FILL  # the head's failure, as reported
+    assert iou(auto, truth) > 0.9
+    np.testing.assert_array_equal(auto, grabcut)
