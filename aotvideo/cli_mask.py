@@ -92,11 +92,9 @@ def make_labels(image: np.ndarray, boxes: Sequence[Box], method: str, device: st
 
 
 def _head_device(device: str | None) -> str:
-    import torch
+    from .tracking.precision import resolve_device
 
-    if device:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(resolve_device(device))
 
 
 def _method_line(method: str, fallback: str | None, count: int) -> str:

@@ -12,7 +12,7 @@ from aotvideo.errors import AotVideoError
 
 if TYPE_CHECKING:
     from aotvideo.evaluation.datasets import DavisDataset
-    from aotvideo.evaluation.runner import SequenceTiming
+    from aotvideo.evaluation.sequences import SequenceTiming
 
 
 def _parse_scales(text: str) -> tuple[float, ...]:

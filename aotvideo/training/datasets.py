@@ -31,13 +31,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..errors import AotVideoError
 from .config import DataConfig, TrainConfig
+from .images import DatasetError, read_image, read_labels
+from .instances import InstanceClipSource
 from .photos import PhotoBank, skimage_photos
 from .synthetic import SyntheticSpec, render_video
 from .transforms import (Clip, balanced_crop, flip_clip, merge_clips, normalize_frames,
@@ -46,63 +46,9 @@ from .transforms import (Clip, balanced_crop, flip_clip, merge_clips, normalize_
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-_MAX_GRAY_LEVELS = 32
 _MIN_REF_PIXELS = 200
 _FRAME_WINDOW = 1.12
 """Side of the window cut around an object of a single frame, in crop sides."""
-
-
-class DatasetError(AotVideoError, FileNotFoundError):
-    """A training dataset folder is missing, empty or laid out unexpectedly."""
-
-
-# ----------------------------------------------------------------------------- file reading
-def read_image(path: str | Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DatasetError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def read_labels(path: str | Path) -> np.ndarray:
-    """(H, W) uint8 object ids of a mask PNG.
-
-    Palette PNGs give their indices (255, the "void" index of VOC-style masks, becomes 0);
-    grayscale masks with only 0 and 255, or with many levels (soft saliency maps), become one
-    object (threshold 128); other grayscale masks give their levels; colour masks give one id
-    per distinct non-black colour.
-    """
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            mode = image.mode
-            if mode in ("RGB", "RGBA"):
-                rgb = np.array(image.convert("RGB"))
-                flat = rgb.reshape(-1, 3).astype(np.int32)
-                codes = flat[:, 0] << 16 | flat[:, 1] << 8 | flat[:, 2]
-                colors, inverse = np.unique(codes, return_inverse=True)
-                ids = np.zeros(len(colors), np.uint8)
-                ids[colors != 0] = np.arange(1, int(np.count_nonzero(colors)) + 1) % 256
-                return ids[inverse].reshape(rgb.shape[:2])
-            array = np.array(image)
-    except OSError as err:
-        raise DatasetError(f"cannot read mask {path}: {err}") from err
-    if mode == "P":
-        labels = array.astype(np.uint8)
-        labels[labels == 255] = 0
-        return labels
-    if array.dtype == bool:
-        return array.astype(np.uint8)
-    if array.ndim == 3:
-        array = array[..., 0]
-    levels = np.unique(array)
-    if (len(levels) <= 2 and levels.max(initial=0) == 255) or len(levels) > _MAX_GRAY_LEVELS:
-        scale = 255 if array.dtype == np.uint8 else int(array.max(initial=1))
-        return (array >= (scale + 1) // 2).astype(np.uint8)
-    return array.astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------- sources
@@ -474,7 +420,6 @@ def build_sources(config: TrainConfig) -> list[ClipSource]:
         elif name == "synthetic":
             sources.append(SyntheticSource(data, config.seed))
         elif name == "instances":
-            from .instances import InstanceClipSource
             sources.append(InstanceClipSource(data))
         else:
             raise DatasetError(f"unknown dataset {name!r}")

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from .config import DataConfig
-from .datasets import DatasetError, read_image, read_labels
+from .images import DatasetError, read_image, read_labels
 from .transforms import Clip, color_jitter
 
 logger = logging.getLogger(__name__)

@@ -1,9 +1,11 @@
-"""Benchmark sequences as batch jobs, so ``aotvideo eval run --ray`` can spread a benchmark over
-the batch's executors (a Ray cluster, or worker processes) with the batch's retries.
+"""Evaluation jobs: benchmark sequences as batch jobs, so ``aotvideo eval run --ray`` can spread
+a benchmark over the batch's executors (a Ray cluster, or worker processes) with the batch's
+retries.
 
 Each worker builds the :class:`~aotvideo.tracking.builder.TrackerSpec`'s tracker once and runs
-:func:`~aotvideo.evaluation.runner.track_sequence` for each sequence it is given; the prediction
-PNGs are written by the worker, so the output folder must be on storage every worker sees.
+:func:`~aotvideo.evaluation.sequences.track_sequence` for each sequence it is given; the
+prediction PNGs are written by the worker, so the output folder must be on storage every worker
+sees.
 """
 from __future__ import annotations
 
@@ -14,11 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..evaluation.datasets import BenchmarkError
-from ..evaluation.runner import SequenceJob, SequenceTiming, track_sequence
+from ..batch.base import Executor, JobResult, ProgressFn, WorkerContext
+from ..batch.runner import BatchEvent, run_jobs
 from ..tracking.builder import TrackerSpec, build_tracker
-from .base import Executor, JobResult, ProgressFn, WorkerContext
-from .runner import BatchEvent, run_jobs
+from .datasets import BenchmarkError
+from .sequences import SequenceJob, SequenceTiming, track_sequence
 
 __all__ = ["SequenceBatchJob", "SequenceWorker", "run_sequence_jobs"]
 
