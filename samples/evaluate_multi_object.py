@@ -67,31 +67,31 @@ def _still(root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
             read_labels(root / "Annotations" / f"{name}.png"))
 
 
+def still_clips(root: Path, names: tuple[str, ...], motion: InstanceMotion, *, seed: int,
+                background_step: int, single: bool = False) -> Iterator[ValClip]:
+    """One clip per picture of ``names``: its instances (all as one object when ``single``)
+    animated over the picture ``background_step`` names further on, drawn from ``(seed, i)``."""
+    for i, name in enumerate(names):
+        image, labels = _still(root, name)
+        if single:
+            labels = (labels > 0).astype(np.uint8)
+        background, _ = _still(root, names[(i + background_step) % len(names)])
+        clip = animate_instances(image, labels, background, np.random.default_rng([seed, i]),
+                                 frames=FRAMES, size=CANVAS, motion=motion)
+        yield ValClip(f"{root.name}-{name}", clip.frames, clip.labels, clip.num_objects)
+
+
 def coco_clips(root: Path) -> Iterator[ValClip]:
     motion = InstanceMotion(min_objects=2, max_objects=6, travel=(0.2, 0.6),
                             object_scale=(0.3, 0.6))
-    names = COCO128_HOLDOUT
-    for i, name in enumerate(names):
-        image, labels = _still(root, name)
-        background, _ = _still(root, names[(i + 7) % len(names)])
-        rng = np.random.default_rng([0xC0C0, i])
-        clip = animate_instances(image, labels, background, rng, frames=FRAMES, size=CANVAS,
-                                 motion=motion)
-        yield ValClip(f"coco-{name}", clip.frames, clip.labels, clip.num_objects)
+    return still_clips(root, COCO128_HOLDOUT, motion, seed=0xC0C0, background_step=7)
 
 
 def ecssd_clips(root: Path) -> Iterator[ValClip]:
     motion = InstanceMotion(min_objects=1, max_objects=1, twin_prob=0.0, travel=(0.2, 0.5),
                             object_scale=(0.4, 0.7))
-    names = ECSSD_HOLDOUT[::5]
-    for i, name in enumerate(names):
-        image, labels = _still(root, name)
-        labels = (labels > 0).astype(np.uint8)
-        background, _ = _still(root, names[(i + 3) % len(names)])
-        rng = np.random.default_rng([0xEC55, i])
-        clip = animate_instances(image, labels, background, rng, frames=FRAMES, size=CANVAS,
-                                 motion=motion)
-        yield ValClip(f"ecssd-{name}", clip.frames, clip.labels, clip.num_objects)
+    return still_clips(root, ECSSD_HOLDOUT[::5], motion, seed=0xEC55, background_step=3,
+                       single=True)
 
 
 def davis_twin_clips(root: Path) -> Iterator[ValClip]:

@@ -33,12 +33,16 @@ def require_command(name: str, purpose: str) -> str:
     """
     path = shutil.which(name)
     if path is None:
-        reason = f"the {name} command is not installed; it is needed {purpose}"
-        if IN_CI:
-            pytest.fail(f"{reason}. CI is set, and .ci/run installs {name}: it must not be missing",
-                        pytrace=False)
-        pytest.skip(reason)
+        _skip_unless_ci(f"the {name} command is not installed; it is needed {purpose}",
+                        f".ci/run installs {name}: it must not be missing")
     return path
+
+
+def _skip_unless_ci(reason: str, under_ci: str) -> None:
+    """Skip with ``reason``; under CI fail instead, saying why it cannot be missing there."""
+    if IN_CI:
+        pytest.fail(f"{reason}. CI is set, and {under_ci}", pytrace=False)
+    pytest.skip(reason)
 
 
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
@@ -52,11 +56,8 @@ def require_shared(path: Path, purpose: str) -> Path:
     ``../shared`` beside the clone, so its absence fails the test instead of hiding it.
     """
     if not path.exists():
-        reason = f"{path} is not there; it is needed {purpose} (../shared beside the checkout)"
-        if IN_CI:
-            pytest.fail(f"{reason}. CI is set and runs with ../shared beside the clone",
-                        pytrace=False)
-        pytest.skip(reason)
+        _skip_unless_ci(f"{path} is not there; it is needed {purpose} (../shared beside the "
+                        "checkout)", "it runs with ../shared beside the clone")
     return path
 
 

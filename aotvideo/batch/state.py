@@ -50,12 +50,7 @@ class JobState:
             handle = open(self.path, "a+", encoding="utf-8")
         except OSError as exc:
             raise BatchError(f"cannot open the batch record {self.path}: {exc.strerror or exc}") from exc
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise BatchError(f"another batch is using the record {self.path}; wait for it to end, "
-                             "or give this one its own --state file") from None
+        self._lock(handle)
         handle.seek(0)
         text = handle.read()
         self._records = _parse(text)
@@ -81,13 +76,17 @@ class JobState:
             raise BatchError(f"cannot rewrite the batch record {self.path}: "
                              f"{exc.strerror or exc}") from exc
         handle.close()
+        self._lock(fresh)
+        return fresh
+
+    def _lock(self, handle: IO[str]) -> None:
+        """Lock ``handle`` for this batch alone (closing it when another batch holds it)."""
         try:
-            fcntl.flock(fresh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            fresh.close()
+            handle.close()
             raise BatchError(f"another batch is using the record {self.path}; wait for it to "
                              "end, or give this one its own --state file") from None
-        return fresh
 
     def close(self) -> None:
         """Release the lock."""
