@@ -43,9 +43,10 @@ class TrackResult:
         object_ids: ids of the tracked objects, ascending.
         labels: (H, W) int64 on the CPU; 0 for background, else an id of ``object_ids``.
         logits: merged identity logits at the network's stride 4, (1 + 10, h/4, w/4) with one
-            group, (1 + objects_per_group * groups, h/4, w/4) with more, of the un-augmented pass (channel ``1 + slot`` per object, unused slots very
-            negative) -- the raw network output, for diagnostics and conformance checks; ``None``
-            on frames that were not propagated (before and at the first mask).
+            group, (1 + objects_per_group * groups, h/4, w/4) with more, of the un-augmented
+            pass (channel ``1 + slot`` per object, unused slots very negative) -- the raw
+            network output, for diagnostics and conformance checks; ``None`` on frames that
+            were not propagated (before and at the first mask).
         probs: see the property.
     """
 
@@ -368,8 +369,8 @@ class Tracker:
 
     def _propagate(self, aug: _Augmentation, feats: list[torch.Tensor],
                    ) -> tuple[torch.Tensor, list[list[MemoryEntry]]]:
-        """Merged stride-4 logits (1, 1 + objects_per_group * G, h, w) of all groups, and each group's current
-        (pre-identity) entries."""
+        """Merged stride-4 logits (1, 1 + objects_per_group * G, h, w) of all groups (one group:
+        its 1 + 10 channels), and each group's current (pre-identity) entries."""
         per = self.objects_per_group
         group_logits, group_currents = [], []
         for g, memory in enumerate(aug.groups):
