@@ -295,7 +295,8 @@ def _interrupted(report: dict[str, Any], report_path: str | None,
               metavar="N|auto",
               help="Objects sharing one identity group (1-10).  1 tracks every object with its own "
                    "memory: similar objects far less often swap or get lost, and each object costs "
-                   "one more propagation pass per frame; 10 is the original's grouping.  auto: 1.")
+                   "one more propagation pass per frame; 10 is the original's grouping.  auto: what "
+                   "the weights ask for (the packaged model: 1; zoo checkpoints: 10).")
 @click.option("--raw", "raw_size", metavar="WxH", help="INPUT is headerless rawvideo of this size (e.g. from an ffmpeg pipe).")
 @click.option("--pix-fmt", "raw_pix_fmt", metavar="FMT", help="Pixel format of --raw input (default rgb24).")
 @click.option("--rate", type=float, metavar="FPS", help="Frame rate of --raw input (default 25).")
@@ -432,19 +433,14 @@ def _check_spares_inputs(spec: Any, input: str, mask_args: tuple[str, ...],
                          save_mask: str | None) -> None:
     """Exit with a usage error when an output names a file track reads (the input video, a
     mask), by the files the paths name: through symbolic links, ``..`` and hard links."""
-    from .io.paths import check_spares, inside
+    from .io.paths import check_spares
 
     read = {"the input": input}
     read.update({f"the mask {path}": path for path in (_parse_mask_arg(a)[1] for a in mask_args)})
     try:
-        check_spares(spec.target, read)
+        check_spares(spec.target, read, folder=spec.mode == "masks")
         if save_mask is not None:
             check_spares(save_mask, read | {"the output": spec.target}, what="--save-mask")
-        if spec.mode == "masks":
-            for name, path in read.items():
-                if inside(path, spec.target):
-                    raise OutputError(f"the output folder {spec.target} holds {name}: its "
-                                      "frames would be written over it; choose another folder")
     except OutputError as exc:
         _fail(str(exc), EXIT_USAGE)
 

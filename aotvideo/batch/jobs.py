@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import FormatError, ManifestError, OutputError
 from ..io.formats import default_output_path, resolve_output
-from ..io.paths import check_spares, file_key, inside
+from ..io.paths import check_spares, file_key
 from ..zoo import DEFAULT_MODEL
 from .manifest import ManifestEntry
 
@@ -281,11 +281,7 @@ def _check_output(entry: ManifestEntry, input: str, output: str, options: TrackO
         raise ManifestError(f"{entry.where}: {exc}") from None
     read = {"the input": input} | {f"the mask {path}": path for _, path in masks}
     try:
-        check_spares(output, read)
-        if options.mode == "masks":
-            for name, path in read.items():
-                if inside(path, output):
-                    raise OutputError(f"the output folder {output} holds {name}")
+        check_spares(output, read, folder=options.mode == "masks")
     except OutputError as exc:
         raise ManifestError(f"{entry.where}: {exc}") from None
 

@@ -48,7 +48,7 @@ def inside(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool
 
 
 def check_spares(output: str | os.PathLike[str], read: Mapping[str, str | os.PathLike[str]],
-                 *, what: str = "the output") -> None:
+                 *, what: str = "the output", folder: bool = False) -> None:
     """Refuse an ``output`` that names a file the command reads.
 
     Args:
@@ -56,14 +56,20 @@ def check_spares(output: str | os.PathLike[str], read: Mapping[str, str | os.Pat
         read: what the command reads, by description (``{"the input": "a.mp4", "the mask":
             "a.png"}``).
         what: how to call ``output`` in the message.
+        folder: ``output`` is a folder the command writes files into (``--mode masks``): it may
+            not hold any of ``read`` either.
 
     Raises:
-        OutputError: ``output`` names one of them; the message says which.
+        OutputError: ``output`` names one of them (or, a folder, holds one); the message says
+            which.
     """
     for name, path in read.items():
         if same_file(output, path):
             raise OutputError(f"{what} would overwrite {name} ({os.fspath(output)} is "
                               f"{os.fspath(path)}): choose another path")
+        if folder and inside(path, output):
+            raise OutputError(f"the output folder {os.fspath(output)} holds {name}: its frames "
+                              "would be written over it; choose another folder")
 
 
 __all__ = ["check_spares", "file_key", "inside", "same_file"]

@@ -34,3 +34,13 @@ def test_check_spares_names_what_would_be_lost(tmp_path: Path) -> None:
         check_spares(tmp_path / "link" / "a.png", {"the input": tmp_path / "a.mp4",
                                                    "the mask a.png": tmp_path / "a.png"})
     check_spares(tmp_path / "out.mp4", {"the input": tmp_path / "a.png"})
+
+
+def test_a_folder_output_may_not_hold_what_is_read(tmp_path: Path) -> None:
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "00000.png").write_bytes(b"first mask")
+    read = {"the mask 00000.png": tmp_path / "masks" / "00000.png"}
+    with pytest.raises(OutputError, match=r"the output folder .*masks holds the mask 00000.png"):
+        check_spares(tmp_path / "masks", read, folder=True)
+    check_spares(tmp_path / "masks", read)                      # a file output: another file
+    check_spares(tmp_path / "elsewhere", read, folder=True)
