@@ -30,8 +30,8 @@ def _check_output_spares_dataset(output: Path, root: Path) -> None:
     truth: its palette PNGs would be written over the annotations."""
     from aotvideo.io.paths import inside
 
-    folders = [root / p for name in ("Annotations", "JPEGImages") for p in (name, f"*/{name}")]
-    for folder in sorted({f for pattern in folders for f in root.glob(str(pattern.relative_to(root)))}):
+    patterns = ("Annotations", "JPEGImages", "*/Annotations", "*/JPEGImages")  # DAVIS, YouTube-VOS
+    for folder in sorted({found for pattern in patterns for found in root.glob(pattern)}):
         if inside(output, folder) or inside(folder, output):
             raise click.UsageError(f"--output {output} overlaps the dataset's {folder}: the "
                                    "predictions would be written over it; choose a folder "

@@ -10,7 +10,7 @@ kind (a group of people, a herd), move independently, cross and pass in front of
   distractors), the camera panning slowly;
 * the paths end at the *permuted* start positions of the other objects, so objects cross;
   their depth order may swap mid-clip, so they occlude each other in turn;
-* with ``spec.twin_prob`` an instance gets a mirrored twin as a separate object: the hardest
+* with ``motion.twin_prob`` an instance gets a mirrored twin as a separate object: the hardest
   identity case (two objects that look the same);
 * each object scales, rotates and changes colour slightly over the clip.
 
@@ -89,8 +89,7 @@ def _cut_out(image: np.ndarray, mask: np.ndarray, mirror: bool) -> _Sprite:
 def _instances(labels: np.ndarray, min_pixels: int) -> list[int]:
     """Ids of the instances with at least ``min_pixels`` pixels, largest first."""
     counts = np.bincount(labels.ravel())
-    ids = [int(i) for i in np.argsort(-counts) if i != 0 and counts[i] >= min_pixels]
-    return ids
+    return [int(i) for i in np.argsort(-counts) if i != 0 and counts[i] >= min_pixels]
 
 
 def _background(picture: np.ndarray, size: tuple[int, int], frames: int, pan: float,
@@ -188,7 +187,8 @@ def animate_instances(image: np.ndarray, labels: np.ndarray, background: np.ndar
 
     out_frames = np.empty((frames, height, width, 3), np.uint8)
     out_labels = np.zeros((frames, height, width), np.uint8)
-    order = list(rng.permutation(len(sprites)) + 1)  # object numbers in random order
+    # sprite k (drawn on top at a pixel; -1 none) -> its object number, in random order
+    numbers = np.array([0] + list(rng.permutation(len(sprites)) + 1), np.uint8)
     for t in range(frames):
         f = t / max(frames - 1, 1)
         ease = f * f * (3 - 2 * f)
@@ -215,8 +215,7 @@ def animate_instances(image: np.ndarray, labels: np.ndarray, background: np.ndar
             top[alpha[..., 0] >= 0.5] = k
         out_frames[t] = color_jitter(np.clip(canvas + 0.5, 0, 255).astype(np.uint8), rng,
                                      0.05, 0.05, 0.05, 0.01)
-        lut = np.array([0] + order, np.uint8)
-        out_labels[t] = lut[top + 1]
+        out_labels[t] = numbers[top + 1]
     present = [i for i in range(1, len(sprites) + 1) if np.any(out_labels[0] == i)]
     if len(present) < len(sprites):  # an object hidden at the start is not a target
         lut = np.zeros(256, np.uint8)
