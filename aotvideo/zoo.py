@@ -463,14 +463,14 @@ def download_url(url: str, model: str, *, progress: ProgressCallback | None = No
     on every later use (a file that changed raises :class:`~aotvideo.errors.WeightsError`).
     Raises :class:`~aotvideo.errors.DownloadError` when it cannot be downloaded.
     """
-    record = _read_index()["urls"].get(url)
-    if record is not None and (weights_dir() / str(record.get("file", ""))).is_file():
-        path = weights_dir() / record["file"]
+    cached = _cached_url(url)
+    if cached is not None:
+        path = Path(cached["path"])
         digest = sha256_of(path)
-        if digest != record.get("sha256"):
+        if digest != cached.get("sha256"):
             raise WeightsError(
                 f"the download of {url} cached at {path} is damaged or was changed: its sha256 is "
-                f"{digest[:16]}..., not the {str(record.get('sha256'))[:16]}... recorded when it was "
+                f"{digest[:16]}..., not the {str(cached.get('sha256'))[:16]}... recorded when it was "
                 "downloaded; delete that file to download it again")
         return path
     settings = settings or DownloadSettings.from_env()
@@ -478,17 +478,20 @@ def download_url(url: str, model: str, *, progress: ProgressCallback | None = No
     if settings.offline:
         raise DownloadError(f"--weights {url} is not downloaded yet, and downloads are off "
                             f"(AOTVIDEO_OFFLINE=1). {by_hand}")
-    def already() -> dict[str, Any] | None:  # another process downloaded it while we waited
-        done = _read_index()["urls"].get(url)
-        if done is None or not (weights_dir() / str(done.get("file", ""))).is_file():
-            return None
-        return dict(done, path=str(weights_dir() / done["file"]))
-
+    # asked again under the download's lock: another process may have downloaded it meanwhile
     record, downloaded = _fetch_and_adopt(
         url, weights_dir() / "urls" / _url_file_name(url), model, {"source": url, "url": url},
         label=f"--weights {url}", settings=settings, progress=progress, by_hand=by_hand,
-        already=already, index_entry=("urls", url))
+        already=lambda: _cached_url(url), index_entry=("urls", url))
     return Path(record["path"])
+
+
+def _cached_url(url: str) -> dict[str, Any] | None:
+    """The index record of ``url``'s download with its ``path``, when its file is there."""
+    record = _read_index()["urls"].get(url)
+    if record is None or not (weights_dir() / str(record.get("file", ""))).is_file():
+        return None
+    return dict(record, path=str(weights_dir() / record["file"]))
 
 
 def load_model(model: str = DEFAULT_MODEL,
