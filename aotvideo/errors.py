@@ -86,3 +86,53 @@ class ManifestError(BatchError, ValueError):
 class ExecutorError(BatchError, RuntimeError):
     """The workers of a batch cannot be started or reached (Ray missing or unreachable,
     worker processes that die before taking a job)."""
+
+
+class BenchmarkError(AotVideoError, ValueError):
+    """An evaluation dataset or result folder lacks the expected layout or content."""
+
+
+class DatasetError(AotVideoError, FileNotFoundError):
+    """A training dataset folder is missing, empty or laid out unexpectedly."""
+
+
+class DeviceError(AotVideoError, RuntimeError):
+    """A tracker or model cannot be set up on the device asked for (no such device, no CUDA)."""
+
+
+#: The kinds of failure :func:`error_kind` tells apart, most specific first.
+ERROR_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (KeyboardInterrupt, "interrupted"),
+    (MaskError, "mask"),
+    (InputDecodeError, "input_broken"),
+    (InputError, "input"),
+    (PositionError, "usage"),
+    (OutputError, "output"),
+    (WeightsError, "weights"),
+    (DeviceError, "device"),
+    (ExecutorError, "workers"),
+    (BatchError, "usage"),
+    (FormatError, "usage"),
+    (BenchmarkError, "usage"),
+    (DatasetError, "usage"),
+    (MemoryError, "memory"),
+    (ModelNotFoundError, "usage"),
+    (ValueError, "usage"),
+)
+
+
+def error_kind(exc: BaseException) -> str:
+    """What kind of failure ``exc`` is, in one word.
+
+    ``mask``, ``input`` (cannot be opened or decoded), ``input_broken`` (broke off part-way),
+    ``output``, ``weights``, ``device``, ``workers`` (batch workers that cannot start or were
+    lost), ``usage`` (options that do not go together or out of range, a
+    position outside the video, an unknown variant), ``memory``, ``interrupted`` or ``error`` (anything else: a bug). The
+    command line turns kinds into exit codes; batch reports record them per job.
+    """
+    for kind_type, kind in ERROR_KINDS:
+        if isinstance(exc, kind_type):
+            return kind
+    if "out of memory" in str(exc).lower():
+        return "memory"
+    return "error"

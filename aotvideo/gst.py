@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import shlex
 import site
 import subprocess
 import sys
@@ -32,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 import numpy as np
 
 from .errors import MaskError
+from .io.masks import parse_mask_entry
 
 if TYPE_CHECKING:
     from .tracking.builder import TrackerSpec
@@ -48,13 +47,13 @@ __all__ = [
     "LoaderPython",
     "ProcessorConfig",
     "environment",
-    "gst_path",
     "loader_python",
     "parse_masks",
     "plugin_dir",
     "python_path",
     "registry_file",
     "setup_problems",
+    "shell_exports",
     "shell_environment",
     "wrapper_dir",
 ]
@@ -307,12 +306,12 @@ def shell_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     the wrapper folder holds no ``python``.
     """
     env = dict(os.environ if base is None else base)
-    for name, value in _exports(env):
+    for name, value in shell_exports(env):
         env[name] = value
     return env
 
 
-def _exports(env: Mapping[str, str], loader: LoaderPython | None = None) -> list[tuple[str, str]]:
+def shell_exports(env: Mapping[str, str], loader: LoaderPython | None = None) -> list[tuple[str, str]]:
     """The variables :func:`shell_environment` sets, in order, with their values for ``env``
     (``loader``: :func:`loader_python`'s answer, when known already)."""
     out = [("GST_PLUGIN_PATH", _prepend(str(plugin_dir()), env.get("GST_PLUGIN_PATH"))),
@@ -355,47 +354,7 @@ def _prepend(value: str, existing: str | None) -> str:
     return os.pathsep.join(parts)
 
 
-@click.command("gst-path")
-@click.option("--env", "as_env", is_flag=True,
-              help='Print shell commands for eval "$(aotvideo gst-path --env)": GST_PLUGIN_PATH, '
-                   "AOTVIDEO_PYTHONPATH, AOTVIDEO_GST_PYTHON, AOTVIDEO_GST_REGISTRY, and PATH with "
-                   "the wrappers of GStreamer's programs first.")
-def gst_path(as_env: bool) -> None:
-    """Print the directory to add to GST_PLUGIN_PATH for the aotvideotrack GStreamer element.
-
-    \b
-    With --env, shell commands that set up a shell (bash, zsh, sh) to run the element, with or
-    without an activated virtual environment:
-      eval "$(aotvideo gst-path --env)"
-      gst-inspect-1.0 aotvideotrack
-    GStreamer's Python loader runs the system Python, which must import aotvideo and its
-    dependencies (AOTVIDEO_PYTHONPATH) and must not take the virtual environment's python3 for
-    its own: gst-launch-1.0, gst-inspect-1.0, gst-play-1.0, gst-discoverer-1.0 and
-    gst-typefind-1.0 become wrappers that run the real programs right; for any other program
-    use aotvideo-gst-run PROGRAM ARGS... Problems found are printed to stderr.
-    """
-    if not as_env:
-        click.echo(str(plugin_dir()))
-        return
-    loader = loader_python()
-    for problem in setup_problems(loader) if loader is not None else setup_problems():
-        click.echo(f"aotvideo gst-path: {problem}", err=True)
-    exports = dict(_exports(os.environ, loader))
-    plugins = shlex.quote(str(plugin_dir()))
-    click.echo(f'export GST_PLUGIN_PATH={plugins}"${{GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}}"')
-    for name in (PYTHONPATH_VARIABLE, LOADER_PYTHON_VARIABLE, REGISTRY_VARIABLE):
-        if name in exports:
-            click.echo(f"export {name}={shlex.quote(exports[name])}")
-    wrappers = str(wrapper_dir())
-    # Only once on PATH, however often the line runs.
-    click.echo(f'case ":$PATH:" in *{shlex.quote(":" + wrappers + ":")}*) ;; '
-               f'*) export PATH={shlex.quote(wrappers)}"${{PATH:+:$PATH}}" ;; esac')
-
-
 # -- the mask property ----------------------------------------------------------------------------
-
-_ENTRY = re.compile(r"^\s*(?:(\d+)\s*:)?(.*?)\s*$", re.DOTALL)
-
 
 def parse_masks(text: str) -> dict[int, str]:
     """Read the element's ``mask`` property: frame index -> mask image path.
@@ -410,12 +369,7 @@ def parse_masks(text: str) -> dict[int, str]:
     for raw in re.split(r"[;,]", text or ""):
         if not raw.strip():
             continue
-        match = _ENTRY.match(raw)
-        assert match is not None  # the pattern matches any string
-        frame_text, path = match.group(1), match.group(2)
-        index = int(frame_text) if frame_text is not None else 0
-        if not path:
-            raise MaskError(f"mask entry {raw.strip()!r} names no file")
+        index, path = parse_mask_entry(raw)
         if index in masks:
             raise MaskError(f"two masks for frame {index}: {masks[index]} and {path}")
         masks[index] = path
@@ -509,8 +463,9 @@ class FrameProcessor:
         :class:`~aotvideo.errors.ModelNotFoundError`, or ``RuntimeError`` / ``ValueError`` for a
         device torch cannot use.
         """
-        import aotvideo
         from . import zoo
+        from .errors import ModelNotFoundError, WeightsError
+        from .models import list_models
         from .io.masks import mask_ids, read_mask
         from .tracking.builder import build_tracker
 
@@ -523,9 +478,9 @@ class FrameProcessor:
                 raise MaskError(f"mask {path} is empty: every pixel is background (0)")
             masks[index] = labels
         config = self.config
-        if config.model not in aotvideo.list_models():
-            raise aotvideo.ModelNotFoundError(
-                f"unknown model {config.model!r}; choose one of: {', '.join(aotvideo.list_models())}")
+        if config.model not in list_models():
+            raise ModelNotFoundError(
+                f"unknown model {config.model!r}; choose one of: {', '.join(list_models())}")
         spec = config.tracker_spec()
         same = previous is not None and previous.tracker is not None and \
             previous.config.tracker_spec() == spec
@@ -535,10 +490,10 @@ class FrameProcessor:
         else:
             try:
                 weights = zoo.resolve_weights(config.model, config.weights or None)
-            except aotvideo.WeightsError as exc:
+            except WeightsError as exc:
                 # The zoo's message names the command line's options; say the property instead.
                 text = str(exc).replace("pass --weights FILE", "set the weights=FILE property")
-                raise aotvideo.WeightsError(text.replace("--model", "model=")) from exc
+                raise WeightsError(text.replace("--model", "model=")) from exc
             self.tracker = build_tracker(dataclasses.replace(spec, weights=str(weights)))
         self.masks = masks
         self.reset()
@@ -578,7 +533,7 @@ class FrameProcessor:
         opaque); ``alpha`` returns RGBA with the matte as alpha (straight, not premultiplied).
         Frames before the first mask have no objects.
         """
-        from .render import matte, overlay, with_alpha
+        from .pipeline import render_frame, track_frame
 
         if self.tracker is None:
             raise RuntimeError("FrameProcessor.load() must run before process()")
@@ -591,28 +546,17 @@ class FrameProcessor:
         if index in self.masks:
             mask = self._check_mask(index, width, height)
             self.used.add(index)
-        probs: np.ndarray | None = None
-        ids: tuple[int, ...] = ()
-        if mask is None and not self.started:
-            labels = np.zeros((height, width), dtype=np.int64)
-            if self.config.soft:
-                probs = np.ones((1, height, width), dtype=np.float32)
-        else:
-            result = self.tracker.step(rgb, mask=mask)
-            self.started = True
-            labels = result.labels.numpy()
-            ids = tuple(int(i) for i in result.object_ids)
-            if self.config.soft and mode != "overlay":
-                probs = result.probs.numpy()
-        if mode == "overlay":
-            picture = overlay(rgb, labels, ids)
-            if channels == 4:
-                return np.concatenate([picture, image[..., 3:]], axis=2)
-            return picture
-        alpha = matte(labels, None, probs, self.config.soft, prob_ids=ids)
+        result = track_frame(self.tracker, rgb, mask, self.started,
+                             probs=self.config.soft and mode != "overlay")
+        self.started = self.started or mask is not None
+        picture = render_frame(mode, rgb, result, self.config.soft)
         if mode == "alpha":
-            return with_alpha(rgb, alpha)
-        grey = np.repeat(alpha[..., None], 3, axis=2)
-        if channels == 4:
-            return np.concatenate([grey, np.full((height, width, 1), 255, np.uint8)], axis=2)
-        return grey
+            return picture
+        if mode == "matte":  # the matte in R, G and B (and an opaque alpha for RGBA input)
+            picture = np.repeat(picture[..., None], 3, axis=2)
+            if channels == 4:
+                return np.concatenate([picture, np.full((height, width, 1), 255, np.uint8)], axis=2)
+            return picture
+        if channels == 4:  # overlay keeps the input's alpha
+            return np.concatenate([picture, image[..., 3:]], axis=2)
+        return picture

@@ -19,7 +19,9 @@ import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,7 +34,9 @@ from .io.reader import AudioChunk, Frame, VideoInfo, VideoReader
 from .io.writer import PngSequenceWriter, VideoWriter, WriterThread, open_writer
 from .render import matte, overlay, with_alpha
 
-__all__ = ["Pipeline", "Progress", "check_masks", "track_video"]
+__all__ = ["FrameResult", "Pipeline", "Progress", "RunReport", "RunRequest", "VideoSource", "VideoSummary",
+           "check_masks", "check_palette_ids", "open_run", "render_frame", "run_track",
+           "track_frame", "track_video"]
 
 
 class _Result(Protocol):
@@ -59,13 +63,99 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+@dataclass(frozen=True)
+class VideoSummary:
+    """The input as the run saw it: upright size, stored rotation, frame count and rate (when
+    the container says), and what happened to its audio (``copy``, ``transcode`` or ``none``)."""
+
+    width: int
+    height: int
+    rotation: int
+    frames: int | None
+    frame_rate: float | None
+    audio: str
+
+
+@dataclass
+class RunReport:
+    """What a run did; complete whether it finished or stopped (:meth:`Pipeline.run`).
+
+    ``status`` is ``pending``, ``running``, ``completed``, ``cancelled``, ``interrupted``,
+    ``input_error`` (the input broke off), ``output_error`` or ``failed``; ``message`` says why
+    a run stopped. ``frames`` were tracked, ``frames_written`` reached the output. ``areas``
+    (when asked for) holds, per frame, the pixels of each object id. ``model``, ``weights``,
+    ``device`` and ``precision`` describe the tracker when the caller named them.
+    """
+
+    input: str
+    output: str
+    mode: str
+    soft: bool
+    video: VideoSummary
+    status: str = "pending"
+    message: str | None = None
+    frames: int = 0
+    frames_written: int = 0
+    seconds: float = 0.0
+    fps: float = 0.0
+    peak_memory_mb: dict[str, float] = field(default_factory=dict)
+    objects: list[int] = field(default_factory=list)
+    areas: list[dict[str, Any]] = field(default_factory=list)
+    model: str | None = None
+    weights: str | None = None
+    device: str | None = None
+    precision: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (what ``aotvideo track --report`` writes)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One tracked frame: ``labels`` (H x W int64 object ids, 0 = background), the ids present
+    in the tracker (``object_ids``), and ``probs`` ((1 + N) x H x W float32, background first)
+    when they were asked for."""
+
+    labels: np.ndarray
+    object_ids: tuple[int, ...]
+    probs: np.ndarray | None = None
+
+
+def track_frame(tracker: _Tracker, image: np.ndarray, mask: np.ndarray | None, started: bool,
+                *, probs: bool = False) -> FrameResult:
+    """The per-frame step every front end shares: track ``image`` (upright H x W x 3 uint8 RGB)
+    with ``mask`` (its label map, if this frame has one).
+
+    Before the first mask (``started`` false and no ``mask``) there are no objects: an empty
+    label map (and all-background probabilities) without calling the tracker.
+    """
+    if not started and mask is None:
+        height, width = image.shape[:2]
+        background = np.ones((1, height, width), np.float32) if probs else None
+        return FrameResult(np.zeros((height, width), dtype=np.int64), (), background)
+    result = tracker.step(image, mask=mask)
+    return FrameResult(_numpy(result.labels), tuple(int(i) for i in result.object_ids),
+                       _numpy(result.probs) if probs else None)
+
+
+def render_frame(mode: str, image: np.ndarray, result: FrameResult, soft: bool = False) -> np.ndarray:
+    """What ``mode`` shows of a tracked frame: ``overlay`` (H x W x 3 RGB), ``matte``
+    (H x W uint8, 255 = objects), ``alpha`` (H x W x 4 RGBA, straight) or ``masks`` (the label
+    map). ``soft`` mattes come from the probabilities."""
+    if mode == "masks":
+        return result.labels
+    if mode == "overlay":
+        return overlay(image, result.labels, result.object_ids)
+    alpha = matte(result.labels, None, result.probs, soft, prob_ids=result.object_ids)
+    return alpha if mode == "matte" else with_alpha(image, alpha)
+
+
 @dataclass
 class _Work:
     frame: Frame
     upright: np.ndarray
-    labels: np.ndarray
-    object_ids: tuple[int, ...]
-    probs: np.ndarray | None
+    result: FrameResult
 
 
 def check_masks(
@@ -153,7 +243,8 @@ class Pipeline:
     ``masks`` maps frame index -> upright label map (see :func:`check_masks`); tracking starts
     at the first of them (earlier frames have no objects). ``mode`` is ``overlay``, ``matte``,
     ``alpha`` or ``masks``; ``soft`` makes mattes from probabilities. ``progress`` is called
-    after every frame. ``extra`` is merged into the report.
+    after every frame. ``model`` and ``weights`` name the tracker's in the report; its device and
+    precision are read from the tracker.
 
     :meth:`run` returns the report, or raises what stopped the run
     (:class:`~aotvideo.errors.InputDecodeError`, :class:`~aotvideo.errors.OutputError`,
@@ -172,7 +263,8 @@ class Pipeline:
         queue_size: int = 4,
         progress: ProgressCallback | None = None,
         areas: bool = True,
-        extra: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        weights: str | None = None,
     ) -> None:
         if mode not in ("overlay", "matte", "alpha", "masks"):
             raise ValueError(f"unknown mode {mode!r}")
@@ -189,9 +281,11 @@ class Pipeline:
         # Writers that keep the display rotation as metadata take stored-orientation images.
         self._to_stored = bool(writer.rotation) and self._quarters != 0
         self._cancel = threading.Event()
-        self.report: dict[str, Any] = _initial_report(reader, writer, mode, soft)
-        if extra:
-            self.report.update(extra)
+        self.report = _initial_report(reader, writer, mode, soft)
+        self.report.model, self.report.weights = model, weights
+        device = getattr(tracker, "device", None)
+        self.report.device = None if device is None else str(device)
+        self.report.precision = getattr(tracker, "precision", None)
 
     def cancel(self) -> None:
         """Ask a running :meth:`run` to stop after the current frame (from another thread)."""
@@ -200,14 +294,8 @@ class Pipeline:
     # -- output side (writer thread) ------------------------------------------------------------
 
     def _render(self, work: _Work) -> np.ndarray:
-        if self.mode == "masks":
-            return work.labels
-        if self.mode == "overlay":
-            image = overlay(work.upright, work.labels, work.object_ids)
-        else:
-            alpha = matte(work.labels, None, work.probs, self.soft, prob_ids=work.object_ids)
-            image = alpha if self.mode == "matte" else with_alpha(work.upright, alpha)
-        if self._to_stored:
+        image = render_frame(self.mode, work.upright, work.result, self.soft)
+        if self.mode != "masks" and self._to_stored:
             image = np.ascontiguousarray(np.rot90(image, -self._quarters))
         return image
 
@@ -228,21 +316,14 @@ class Pipeline:
         upright = frame.image
         if self._quarters:
             upright = np.ascontiguousarray(np.rot90(upright, self._quarters))
-        mask = self.masks.get(frame.index)
-        if not started and mask is None:
-            labels = np.zeros(upright.shape[:2], dtype=np.int64)
-            probs = None
-            if self.soft:
-                probs = np.concatenate([np.ones((1,) + upright.shape[:2], np.float32)])
-            return _Work(frame, upright, labels, (), probs)
-        result = self.tracker.step(upright, mask=mask)
-        labels = _numpy(result.labels)
-        probs = _numpy(result.probs) if self.soft and self.mode in ("matte", "alpha") else None
-        return _Work(frame, upright, labels, tuple(int(i) for i in result.object_ids), probs)
+        wants_probs = self.soft and self.mode in ("matte", "alpha")
+        result = track_frame(self.tracker, upright, self.masks.get(frame.index), started,
+                             probs=wants_probs)
+        return _Work(frame, upright, result)
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> RunReport:
         """Process the whole input; see the class docstring for what it returns and raises."""
-        self.report["status"] = "running"
+        self.report.status = "running"
         first_mask = min(self.masks) if self.masks else None
         counts = _Counts(start=time.monotonic())
         started = False
@@ -284,10 +365,10 @@ class Pipeline:
     def _record(self, work: _Work, counts: _Counts) -> None:
         """Count a tracked frame: objects, areas (when kept) and the progress callback."""
         counts.done += 1
-        counts.objects.update(work.object_ids)
+        counts.objects.update(work.result.object_ids)
         if self.keep_areas:
-            values, pixels = np.unique(work.labels, return_counts=True)
-            self.report["areas"].append({
+            values, pixels = np.unique(work.result.labels, return_counts=True)
+            self.report.areas.append({
                 "frame": work.frame.index,
                 "time": round(work.frame.time, 6),
                 "pixels": {str(int(v)): int(c) for v, c in zip(values, pixels) if v != 0},
@@ -303,18 +384,16 @@ class Pipeline:
                        output_problem: BaseException | None, counts: _Counts) -> None:
         elapsed = time.monotonic() - counts.start
         done, written = counts.done, self.writer.frames_written
-        self.report.update({
-            "status": status,
-            "message": None if error is None else (str(error) or type(error).__name__),
-            "frames": done,
-            "frames_written": written,
-            "seconds": round(elapsed, 3),
-            "fps": round(done / elapsed, 3) if elapsed > 0 else 0.0,
-            "peak_memory_mb": _peak_memory_mb(),
-            "objects": sorted(counts.objects),
-        })
+        report = self.report
+        report.status = status
+        report.message = None if error is None else (str(error) or type(error).__name__)
+        report.frames, report.frames_written = done, written
+        report.seconds = round(elapsed, 3)
+        report.fps = round(done / elapsed, 3) if elapsed > 0 else 0.0
+        report.peak_memory_mb = _peak_memory_mb()
+        report.objects = sorted(counts.objects)
         if isinstance(error, KeyboardInterrupt):
-            self.report["message"] = (
+            self.report.message = (
                 f"interrupted after {done} frames; the output holds the {written} frames processed"
                 if output_problem is None else
                 f"interrupted after {done} frames; the output could not be finalized: "
@@ -353,65 +432,147 @@ def _with_write_error(status: str, error: BaseException | None,
 
 
 def _initial_report(reader: VideoReader, writer: VideoWriter | PngSequenceWriter, mode: str,
-                    soft: bool) -> dict[str, Any]:
+                    soft: bool) -> RunReport:
     """The report of a run that has not started."""
     info = reader.info
-    return {
-        "input": info.source,
-        "output": "standard output" if writer.spec.to_stdout else writer.spec.target,
-        "mode": mode,
-        "soft": soft,
-        "status": "pending",
-        "message": None,
-        "frames": 0,
-        "frames_written": 0,
-        "seconds": 0.0,
-        "fps": 0.0,
-        "peak_memory_mb": {},
-        "objects": [],
-        "video": {
-            "width": info.display_width,
-            "height": info.display_height,
-            "rotation": info.rotation,
-            "frames": info.frames,
-            "frame_rate": float(info.frame_rate) if info.frame_rate else None,
-            "audio": {"packets": "copy", "frames": "transcode"}.get(writer.audio_mode, "none"),
-        },
-        "areas": [],
-    }
+    return RunReport(
+        input=info.source,
+        output="standard output" if writer.spec.to_stdout else writer.spec.target,
+        mode=mode,
+        soft=soft,
+        video=VideoSummary(
+            width=info.display_width,
+            height=info.display_height,
+            rotation=info.rotation,
+            frames=info.frames,
+            frame_rate=float(info.frame_rate) if info.frame_rate else None,
+            audio={"packets": "copy", "frames": "transcode"}.get(writer.audio_mode, "none"),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """Where a run's frames come from: a file or ``-`` (standard input), and how to read it
+    (a forced demuxer ``format``; ``raw_size`` (width, height), ``pix_fmt`` and ``rate`` of
+    headerless rawvideo). See :class:`~aotvideo.io.VideoReader`."""
+
+    path: str
+    format: str | None = None
+    raw_size: tuple[int, int] | None = None
+    pix_fmt: str | None = None
+    rate: float | None = None
+
+    def open(self) -> VideoReader:
+        """The reader (raises :class:`~aotvideo.errors.InputError` when it cannot be opened)."""
+        return VideoReader(self.path, format=self.format, raw_size=self.raw_size,
+                           pix_fmt=self.pix_fmt, rate=self.rate)
+
+
+#: Label maps by frame index (upright, ``H x W`` integer ids, 0 = background).
+Masks = Mapping[int, np.ndarray]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One video run: what to read, which objects, what to write.
+
+    ``masks`` are label maps by frame index, or a function that makes them from the opened
+    reader (e.g. boxes on the first frame). ``objects`` keeps only these ids; ``mask_names``
+    name the masks in messages. ``areas`` records each object's pixels per frame in the report.
+    ``write_to`` writes the output under another name than ``output.target`` (a batch writes a
+    partial file and renames it when complete).
+    """
+
+    source: VideoSource
+    output: OutputSpec
+    masks: Masks | Callable[[VideoReader], Masks]
+    objects: Sequence[int] | None = None
+    mask_names: Mapping[int, str] | None = None
+    soft: bool = False
+    areas: bool = False
+    write_to: str | None = None
+
+
+def check_palette_ids(masks: Masks) -> None:
+    """Raise :class:`~aotvideo.errors.MaskError` for ids that palette PNGs cannot hold (> 255)."""
+    biggest = max((int(m.max()) for m in masks.values()), default=0)
+    if biggest > 255:
+        raise MaskError(f"mode masks writes palette PNGs, which hold ids up to 255; the mask has {biggest}")
+
+
+@contextmanager
+def open_run(
+    request: RunRequest,
+    tracker: _Tracker | Callable[[], _Tracker],
+    *,
+    progress: ProgressCallback | None = None,
+    model: str | None = None,
+    weights: str | None = None,
+) -> Iterator[Pipeline]:
+    """Assemble a run: open the input, check the masks against it, get the tracker, open the
+    output shaped like the input (size, timing, rotation, audio); yields the :class:`Pipeline`
+    ready to :meth:`~Pipeline.run`, and closes the input on leaving.
+
+    ``tracker`` is a tracker, or a function that builds one, called once the masks are known to
+    be good (a bad mask is reported before a model loads). ``model`` and ``weights`` name it in
+    the report. Raises :class:`~aotvideo.errors.InputError`, :class:`~aotvideo.errors.MaskError`,
+    :class:`~aotvideo.errors.OutputError` (the output cannot be created) and the tracker
+    builder's errors before anything is written.
+    """
+    with request.source.open() as reader:
+        masks = request.masks(reader) if callable(request.masks) else request.masks
+        checked = check_masks(masks, reader.info, request.objects, names=request.mask_names)
+        if request.output.mode == "masks":
+            check_palette_ids(checked)
+        session = tracker if hasattr(tracker, "step") else tracker()  # type: ignore[operator]
+        spec = request.output
+        if request.write_to is not None:
+            spec = dataclasses.replace(spec, target=request.write_to)
+        info = reader.info
+        writer = open_writer(spec, width=info.width, height=info.height, time_base=info.time_base,
+                             frame_rate=info.frame_rate, rotation=info.rotation,
+                             audio_stream=reader.audio_stream)
+        reader.set_audio_mode(writer.audio_mode)  # type: ignore[arg-type]
+        yield Pipeline(reader, writer, session, checked, mode=spec.mode, soft=request.soft,
+                       progress=progress, areas=request.areas, model=model, weights=weights)
+
+
+def run_track(
+    request: RunRequest,
+    tracker: _Tracker | Callable[[], _Tracker],
+    *,
+    progress: ProgressCallback | None = None,
+    model: str | None = None,
+    weights: str | None = None,
+) -> RunReport:
+    """Run a video from start to end (:func:`open_run`, then :meth:`Pipeline.run`); returns the
+    report, or raises what stopped the run after finalizing the output."""
+    with open_run(request, tracker, progress=progress, model=model, weights=weights) as pipeline:
+        return pipeline.run()
 
 
 def track_video(
     input: str,
     output: str | OutputSpec,
     tracker: _Tracker,
-    masks: Mapping[int, np.ndarray],
+    masks: Masks,
     *,
     mode: str = "overlay",
     soft: bool = False,
     objects: Sequence[int] | None = None,
     progress: ProgressCallback | None = None,
     **reader_options: Any,
-) -> dict[str, Any]:
+) -> RunReport:
     """Track objects through a video file and write the result; returns the report.
 
     ``masks`` maps frame index -> label map (upright, as the video is shown), e.g.
     ``{0: aotvideo.io.read_mask("first.png")}``; ``output`` is a path (format from its extension)
-    or an :class:`~aotvideo.io.OutputSpec`. ``reader_options`` go to
-    :class:`~aotvideo.io.VideoReader`.
+    or an :class:`~aotvideo.io.OutputSpec`. ``reader_options`` are :class:`VideoSource`'s
+    (``format``, ``raw_size``, ``pix_fmt``, ``rate``). The same as :func:`run_track` with a
+    :class:`RunRequest`.
     """
     spec = output if isinstance(output, OutputSpec) else resolve_output(output, mode)
-    with VideoReader(input, **reader_options) as reader:
-        checked = check_masks(masks, reader.info, objects)
-        writer = open_writer(
-            spec,
-            width=reader.info.width,
-            height=reader.info.height,
-            time_base=reader.info.time_base,
-            frame_rate=reader.info.frame_rate,
-            rotation=reader.info.rotation,
-            audio_stream=reader.audio_stream,
-        )
-        reader.set_audio_mode(writer.audio_mode)  # type: ignore[arg-type]
-        return Pipeline(reader, writer, tracker, checked, mode=spec.mode, soft=soft,
-                        progress=progress).run()
+    request = RunRequest(VideoSource(input, **reader_options), spec, masks, objects=objects,
+                         soft=soft, areas=True)
+    return run_track(request, tracker, progress=progress)

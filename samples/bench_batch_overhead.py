@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aotvideo.batch import InProcessExecutor, JobResult, JobState, run_jobs
-from aotvideo.batch.cli import BatchPrinter
+from aotvideo.cli.console import BatchPrinter
 
 
 @dataclass(frozen=True)

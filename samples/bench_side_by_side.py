@@ -4,7 +4,7 @@
     python samples/bench_side_by_side.py --baseline /tmp/base
     python samples/bench_side_by_side.py --baseline /tmp/base --warmup 85   # full long-term memory
 
-Runs ``python -m aotvideo.bench`` for every model, size and object count, alternating between
+Runs ``python -m aotvideo bench`` for every model, size and object count, alternating between
 the baseline tree and this one (``PYTHONPATH`` decides which ``aotvideo`` is imported) for
 ``--rounds`` rounds, so both see the same machine load.  Prints a Markdown table with the
 fastest and median seconds per frame of each tree and the speed-up of the fastest runs.
@@ -23,9 +23,9 @@ HERE = Path(__file__).resolve().parents[1]
 
 def seconds_per_frame(tree: Path, model: str, size: str, objects: str, args: argparse.Namespace,
                       amp: bool) -> float:
-    """One ``aotvideo.bench`` run with ``tree``'s package; its s/frame."""
+    """One ``aotvideo bench`` run with ``tree``'s package; its s/frame."""
     env = dict(os.environ, PYTHONPATH=str(tree))
-    command = [sys.executable, "-m", "aotvideo.bench", "--models", model, "--sizes", size,
+    command = [sys.executable, "-m", "aotvideo", "bench", "--models", model, "--sizes", size,
                "--objects", objects, "--frames", str(args.frames), "--warmup", str(args.warmup),
                "--threads", str(args.threads), "--device", args.device]
     if amp:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One prepared run for a lent GPU machine (see DEVELOPERS.md): CUDA tests, then the GPU speed
+# One prepared run for a lent GPU machine (see DEVELOPERS.md): CUDA tests (and NVENC through
+# --codec hw), then the GPU speed
 # table, then (when the DAVIS 2016 train folder is there) a short training burst from the
 # packaged weights that checkpoints every few minutes.  Everything it produces goes to $OUT
 # (default ./gpu-out), so a run cut short still returns what it finished.
@@ -34,20 +35,21 @@ log() { echo "$(date -u +%H:%M:%S) $*" | tee -a "$OUT/session.log"; }
 
 if [[ $PARTS == *tests* ]]; then
   log "CUDA tests"
-  $PY -m pytest -q tests/tracking/test_cuda.py > "$OUT/cuda-tests.txt" 2>&1
+  $PY -m pytest -q -rs tests/tracking/test_cuda.py tests/io/test_writer.py -k "cuda or codec_hw" \
+    > "$OUT/cuda-tests.txt" 2>&1
   log "CUDA tests rc=$? ($(tail -1 "$OUT/cuda-tests.txt"))"
 fi
 
 if [[ $PARTS == *bench* ]]; then
   for compile in none reduce-overhead; do
     log "bench float16 compile=$compile"
-    $PY -m aotvideo.bench --models "$MODELS" --sizes "$SIZES" --objects "$OBJECTS" \
+    $PY -m aotvideo bench --models "$MODELS" --sizes "$SIZES" --objects "$OBJECTS" \
       --frames "$FRAMES" --warmup 5 --device "$DEVICE" --amp --compile "$compile" \
       > "$OUT/bench-amp-$compile.md" 2> "$OUT/bench-amp-$compile.err"
     log "rc=$?"
   done
   log "bench float32"
-  $PY -m aotvideo.bench --models "$MODELS" --sizes "$SIZES" --objects "$OBJECTS" \
+  $PY -m aotvideo bench --models "$MODELS" --sizes "$SIZES" --objects "$OBJECTS" \
     --frames "$FRAMES" --warmup 5 --device "$DEVICE" > "$OUT/bench-fp32.md" 2> "$OUT/bench-fp32.err"
   log "rc=$?"
 fi

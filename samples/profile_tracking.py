@@ -3,7 +3,7 @@
     python samples/profile_tracking.py                              # deaott, 353x641, 3 objects
     python samples/profile_tracking.py --model aott --size 480x854 --amp
 
-Tracks a synthetic clip (the benchmark's moving shapes; weights as in ``aotvideo.bench``) and
+Tracks a synthetic clip (the benchmark's moving shapes; weights as in ``aotvideo bench``) and
 times every stage of :meth:`aotvideo.Tracker.step` by wrapping the model's stage methods and
 the tracker's helpers of the same session: encoder, propagation, decoder, memory fusion and
 identity embedding, frame normalisation, probability upsampling + softmax, argmax, and the copy
@@ -22,8 +22,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from aotvideo import Tracker, build_model, load_weights
-from aotvideo.bench import synthetic_clip
+from aotvideo.models import build_model, load_weights
+from aotvideo.tracking import Tracker
+from aotvideo.speed import synthetic_clip
 from aotvideo.models.synthetic import synthetic_state_dict
 from aotvideo.tracking import tracker as tracker_module
 

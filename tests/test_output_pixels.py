@@ -174,7 +174,7 @@ def written(cases, deaott_model):
                 spec = resolve_output(str(folder / name), mode, **options)
                 report = track_video(str(case.source), spec, aotvideo.Tracker(deaott_model, "cpu"),
                                      case.masks, mode=mode, soft=soft)
-                assert report["status"] == "completed" and report["frames_written"] == COUNT
+                assert report.status == "completed" and report.frames_written == COUNT
             done[rotation] = folder
         return done[rotation]
 
@@ -304,3 +304,71 @@ def test_command_line_pixels(rotation, mode, soft, output, extra, read, cases, w
         got, stored_rotation = decode_upright(folder / output, read)
         assert stored_rotation == rotation
     assert_frames_equal(got, case.expected(mode, soft), what)
+
+
+# -- 1080p: the default output's pixels and the encoder preset ------------------------------------
+
+
+def _psnr(got: list[np.ndarray], expected: list[np.ndarray]) -> float:
+    error = np.mean([np.mean((g.astype(np.float64) - e.astype(np.float64)) ** 2)
+                     for g, e in zip(got, expected)])
+    return float(10 * np.log10(255.0 ** 2 / max(error, 1e-12)))
+
+
+@pytest.fixture(scope="module")
+def hd_case(deaott_model, tmp_path_factory):
+    """A 1920x1080 clip stored losslessly, its mask, and the overlay frames the render functions
+    make of the Tracker's labels (what every output must show)."""
+    folder = tmp_path_factory.mktemp("hd")
+    pairs = list(scene(1920, 1080, 4, objects=2, seed=5))
+    frames = [f for f, _ in pairs]
+    source = folder / "hd.mkv"
+    write_clip(source, frames, codec="ffv1", pix_fmt="bgr0", format="matroska")
+    tracker = aotvideo.Tracker(deaott_model, "cpu")
+    expected = []
+    for index, frame in enumerate(frames):
+        result = tracker.step(frame, mask=pairs[0][1] if index == 0 else None)
+        expected.append(overlay(frame, result.labels.numpy(), result.object_ids))
+    return folder, source, {0: pairs[0][1]}, expected
+
+
+def test_1080p_overlay_pixels_are_the_render_functions(hd_case, deaott_model) -> None:
+    folder, source, masks, expected = hd_case
+    spec = resolve_output(str(folder / "lossless.mkv"), "overlay", codec="ffv1", pix_fmt="bgr0")
+    track_video(str(source), spec, aotvideo.Tracker(deaott_model, "cpu"), masks)
+    frames, _ = decode_upright(folder / "lossless.mkv", "rgb24")
+    assert_frames_equal(frames, expected, "1080p overlay.mkv")
+
+
+def test_1080p_default_encoding_keeps_the_picture(hd_case, deaott_model) -> None:
+    """The default H.264 output (``--preset auto``) against ``--preset medium`` (the default
+    before): the same CRF, so the picture stays within a fraction of a dB of it."""
+    from aotvideo.io.formats import auto_preset
+
+    folder, source, masks, expected = hd_case
+    quality = {}
+    for preset in ("auto", "medium"):
+        target = folder / f"{preset}.mp4"
+        track_video(str(source), resolve_output(str(target), "overlay", preset=preset),
+                    aotvideo.Tracker(deaott_model, "cpu"), masks)
+        frames, _ = decode_upright(target, "rgb24")
+        quality[preset] = _psnr(frames, expected)
+    chosen = auto_preset(1920, 1080)
+    assert quality["medium"] > 35.0, quality  # 4:2:0 chroma of saturated outlines caps it
+    assert quality["auto"] > quality["medium"] - 0.5, (chosen, quality)
+
+
+@pytest.mark.parametrize("size,cpus,preset", [
+    ((854, 480), 2, "medium"), ((1920, 1080), 8, "medium"), ((1280, 720), 2, "veryfast"),
+    ((1920, 1080), 2, "veryfast"), ((3840, 2160), 8, "veryfast"), ((3840, 2160), 2, "superfast"),
+    ((3840, 2160), 4, "superfast"),
+])
+def test_auto_preset_follows_the_pixels_per_core(size, cpus, preset) -> None:
+    from aotvideo.io.formats import auto_preset, encoder_options
+
+    assert auto_preset(*size, cpus=cpus) == preset
+    spec = resolve_output("x.mp4", "overlay")
+    assert spec.codec_options["preset"] == "auto"
+    assert encoder_options(spec, 1920, 1080)["preset"] == auto_preset(1920, 1080)
+    assert resolve_output("x.mp4", "overlay", preset="slow").codec_options["preset"] == "slow"
+    assert "deadline" not in resolve_output("x.webm", "overlay", preset="auto").codec_options

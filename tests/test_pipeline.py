@@ -67,9 +67,9 @@ def test_masks_output_equals_tracker_step(model, clip, tmp_path: Path, rotation)
         got = read_mask(path)
         assert got.shape == (first.shape[0], first.shape[1])  # upright, as shown
         np.testing.assert_array_equal(got, labels)
-    assert report["status"] == "completed" and report["frames"] == COUNT
-    assert report["objects"] == [1, 2, 3]
-    areas = report["areas"][6]["pixels"]
+    assert report.status == "completed" and report.frames == COUNT
+    assert report.objects == [1, 2, 3]
+    areas = report.areas[6]["pixels"]
     assert areas == {str(k): int(v) for k, v in zip(*np.unique(expected[6], return_counts=True)) if k}
 
 
@@ -90,7 +90,7 @@ def test_overlay_keeps_frames_timestamps_rotation_and_audio(model, clip, tmp_pat
     write_clip(source, clip[0], pts=VFR_PTS, rotation=270, audio_seconds=0.7)
     mask = np.rot90(clip[1][0], 3)
     report = track_video(str(source), str(tmp_path / "out.mp4"), tracker(model), {0: mask})
-    assert report["video"]["audio"] == "copy"
+    assert report.video.audio == "copy"
     with av.open(str(tmp_path / "out.mp4")) as out:
         assert [s.type for s in out.streams] == ["video", "audio"]
         frames = list(out.decode(video=0))
@@ -118,7 +118,7 @@ def test_soft_alpha_webm(model, clip, tmp_path: Path) -> None:
     write_clip(source, clip[0], audio_seconds=0.5)
     target = tmp_path / "cut.webm"
     report = track_video(str(source), str(target), tracker(model), {0: clip[1][0]}, mode="alpha", soft=True)
-    assert report["video"]["audio"] == "transcode"
+    assert report.video.audio == "transcode"
     with av.open(str(target)) as container:
         context = av.CodecContext.create("libvpx-vp9", "r")
         frames = [f for p in container.demux(container.streams.video[0]) for f in context.decode(p)]
@@ -172,10 +172,10 @@ def test_truncated_input_leaves_a_playable_output(model, tmp_path: Path) -> None
     with pytest.raises(InputDecodeError):
         pipeline.run()
     report = pipeline.report
-    assert report["status"] == "input_error" and "cut.mp4" in report["message"]
-    assert 0 < report["frames"] < 24 and report["frames_written"] == report["frames"]
+    assert report.status == "input_error" and "cut.mp4" in report.message
+    assert 0 < report.frames < 24 and report.frames_written == report.frames
     with av.open(str(tmp_path / "out.mp4")) as out:
-        assert len(list(out.decode(video=0))) == report["frames"]
+        assert len(list(out.decode(video=0))) == report.frames
 
 
 def test_interrupt_finalizes_the_output(model, clip, tmp_path: Path) -> None:
@@ -190,8 +190,8 @@ def test_interrupt_finalizes_the_output(model, clip, tmp_path: Path) -> None:
     pipeline = Pipeline(reader, writer, tracker(model), {0: clip[1][0]}, mode="alpha", progress=progress)
     with pytest.raises(KeyboardInterrupt):
         pipeline.run()
-    assert pipeline.report["status"] == "interrupted"
-    assert "4 frames" in pipeline.report["message"]
+    assert pipeline.report.status == "interrupted"
+    assert "4 frames" in pipeline.report.message
     with av.open(str(tmp_path / "out.mov")) as out:
         decoded = list(out.decode(video=0))
     assert len(decoded) == 4 and decoded[0].format.name.startswith("yuva")
@@ -206,7 +206,7 @@ def test_output_failure_is_reported(model, clip, tmp_path: Path) -> None:
     pipeline = Pipeline(reader, writer, tracker(model), {0: clip[1][0]})
     with pytest.raises(OutputError, match="/dev/full"):
         pipeline.run()
-    assert pipeline.report["status"] == "output_error"
+    assert pipeline.report.status == "output_error"
 
 
 def test_cancel_stops_cleanly(model, clip, tmp_path: Path) -> None:
@@ -222,4 +222,93 @@ def test_cancel_stops_cleanly(model, clip, tmp_path: Path) -> None:
     pipeline = Pipeline(reader, writer, tracker(model), {0: clip[1][0]}, progress=progress)
     holder.append(pipeline)
     report = pipeline.run()
-    assert report["status"] == "cancelled" and report["frames_written"] == 2
+    assert report.status == "cancelled" and report.frames_written == 2
+
+
+# -- the one run function ------------------------------------------------------------------------
+
+
+class _Counting:
+    """A tracker that repeats the last mask it was given and counts its steps."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.labels: np.ndarray | None = None
+
+    def step(self, frame: np.ndarray, mask: np.ndarray | None = None):
+        from types import SimpleNamespace
+
+        import torch
+
+        self.steps += 1
+        if mask is not None:
+            self.labels = mask
+        ids = tuple(int(i) for i in np.unique(self.labels) if i)
+        return SimpleNamespace(labels=torch.from_numpy(self.labels), object_ids=ids,
+                               probs=torch.zeros((1 + len(ids),) + self.labels.shape))
+
+
+def test_run_track_builds_the_tracker_after_the_masks_and_writes_where_asked(clip, tmp_path: Path) -> None:
+    from aotvideo.pipeline import RunRequest, VideoSource, run_track
+
+    source = tmp_path / "in.mp4"
+    write_clip(source, clip[0])
+    built: list[_Counting] = []
+
+    def build() -> _Counting:
+        built.append(_Counting())
+        return built[-1]
+
+    bad = RunRequest(VideoSource(str(source)), resolve_output(str(tmp_path / "m"), "masks"),
+                     {0: np.zeros((HEIGHT, WIDTH), np.int64)})
+    with pytest.raises(MaskError, match="empty"):
+        run_track(bad, build)
+    assert not built and not (tmp_path / "m").exists()  # a bad mask: no model, no output
+
+    first = np.where(clip[1][3] > 0, 7, 0)
+    request = RunRequest(VideoSource(str(source)), resolve_output(str(tmp_path / "final"), "masks"),
+                         lambda reader: {3: first}, areas=True, write_to=str(tmp_path / "partial"))
+    report = run_track(request, build, model="deaott", weights="w.pth")
+    assert len(built) == 1 and built[0].steps == COUNT - 3  # frames before the first mask: no step
+    assert not (tmp_path / "final").exists() and len(list((tmp_path / "partial").iterdir())) == COUNT
+    assert report.status == "completed" and report.objects == [7]
+    assert [a["pixels"] for a in report.areas[:3]] == [{}, {}, {}]
+    facts = report.to_json()
+    assert facts["model"] == "deaott" and facts["weights"] == "w.pth"
+    assert facts["video"] == {"width": WIDTH, "height": HEIGHT, "rotation": 0, "frames": COUNT,
+                              "frame_rate": facts["video"]["frame_rate"], "audio": "none"}
+    assert set(facts) == {"input", "output", "mode", "soft", "video", "status", "message", "frames",
+                          "frames_written", "seconds", "fps", "peak_memory_mb", "objects", "areas",
+                          "model", "weights", "device", "precision"}
+
+
+def test_masks_mode_refuses_ids_a_palette_cannot_hold(clip, tmp_path: Path) -> None:
+    from aotvideo.pipeline import RunRequest, VideoSource, run_track
+
+    source = tmp_path / "in.mp4"
+    write_clip(source, clip[0])
+    request = RunRequest(VideoSource(str(source)), resolve_output(str(tmp_path / "m"), "masks"),
+                         {0: np.where(clip[1][0] > 0, 300, 0)})
+    with pytest.raises(MaskError, match="ids up to 255; the mask has 300"):
+        run_track(request, _Counting())
+
+
+def test_track_frame_and_render_frame_are_the_shared_step() -> None:
+    """What the GStreamer element and the pipeline both call per frame."""
+    from aotvideo.pipeline import render_frame, track_frame
+
+    image = np.full((8, 10, 3), 90, np.uint8)
+    counting = _Counting()
+    before = track_frame(counting, image, None, started=False, probs=True)
+    assert counting.steps == 0 and before.object_ids == () and not before.labels.any()
+    assert before.probs is not None and before.probs.shape == (1, 8, 10) and before.probs.all()
+    mask = np.zeros((8, 10), np.int64)
+    mask[2:5, 3:7] = 4
+    after = track_frame(counting, image, mask, started=False)
+    assert counting.steps == 1 and after.object_ids == (4,) and after.probs is None
+    assert (render_frame("masks", image, after) == mask).all()
+    assert (render_frame("matte", image, after) == np.where(mask > 0, 255, 0)).all()
+    rgba = render_frame("alpha", image, after)
+    assert rgba.shape == (8, 10, 4) and (rgba[..., 3] == np.where(mask > 0, 255, 0)).all()
+    shown = render_frame("overlay", image, after)
+    assert (shown[mask == 0] == 90).all() and (shown[mask > 0] != 90).any()

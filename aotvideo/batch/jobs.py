@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import FormatError, ManifestError, OutputError
+from ..errors import FormatError, ManifestError, MaskError, OutputError
 from ..io.formats import default_output_path, resolve_output
+from ..io.masks import parse_mask_entry
 from ..io.paths import check_spares, file_key
 from ..zoo import DEFAULT_MODEL
 from .manifest import ManifestEntry
@@ -36,7 +37,6 @@ __all__ = [
     "TrackJob",
     "TrackOptions",
     "build_jobs",
-    "parse_mask_entry",
     "partial_path",
 ]
 
@@ -99,14 +99,6 @@ class TrackOptions:
     def names(cls) -> tuple[str, ...]:
         """The option names, in ``track``'s order."""
         return tuple(f.name for f in dataclasses.fields(cls))
-
-
-def parse_mask_entry(text: str) -> tuple[int, str]:
-    """``PATH`` (a mask for frame 0) or ``FRAME:PATH`` -> ``(frame, path)``, as ``track -m``."""
-    head, sep, tail = text.partition(":")
-    if sep and head.strip().isdigit() and tail:
-        return int(head), tail
-    return 0, text
 
 
 def partial_path(output: str | os.PathLike[str]) -> Path:
@@ -227,7 +219,10 @@ def _mask_entries(value: Any, entry: ManifestEntry) -> list[tuple[int, str]]:
         raise ManifestError(f"{entry.where}: 'mask' is a path, FRAME:PATH, or a list of them")
     masks: dict[int, str] = {}
     for item in (i for i in items if i):
-        frame, path = parse_mask_entry(item)
+        try:
+            frame, path = parse_mask_entry(item)
+        except MaskError as exc:
+            raise ManifestError(f"{entry.where}: {exc}") from None
         if frame in masks:
             raise ManifestError(f"{entry.where}: two masks for frame {frame}")
         masks[frame] = _absolute(path, entry.base)

@@ -21,6 +21,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from ..errors import ExecutorError
+from ..io.formats import available_cpus
 from .base import Finished, JobResult, Lost, Message, Progressed, Ticket, WorkerContext, WorkerFactory
 
 __all__ = ["InProcessExecutor", "LocalExecutor", "available_cpus"]
@@ -29,13 +30,6 @@ __all__ = ["InProcessExecutor", "LocalExecutor", "available_cpus"]
 _START_FAILURES = 3
 #: Seconds between two progress messages of a worker.
 _PROGRESS_EVERY = 0.25
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 class _Reporter:

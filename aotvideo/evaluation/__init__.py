@@ -4,7 +4,7 @@
 * :mod:`~aotvideo.evaluation.datasets`: the benchmarks' folder layouts;
 * :mod:`~aotvideo.evaluation.runner`: run a model over a split, in parallel, with frames/s;
 * :mod:`~aotvideo.evaluation.scoring`: J&F of a result folder, with the toolkit's CSV files;
-* :mod:`~aotvideo.evaluation.cli`: the ``aotvideo eval`` command group.
+* the ``aotvideo eval`` command group is :mod:`aotvideo.cli.evaluate`.
 """
 from aotvideo.evaluation.datasets import (
     BENCHMARKS,

@@ -31,13 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aotvideo.errors import AotVideoError
+from aotvideo.errors import BenchmarkError
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-class BenchmarkError(AotVideoError, ValueError):
-    """A dataset or result folder lacks the expected layout or content."""
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import multiprocessing
-import os
 import time
 import zipfile
 from collections.abc import Callable, Sequence
@@ -23,11 +21,11 @@ import numpy as np
 
 from aotvideo.evaluation.datasets import Benchmark
 from aotvideo.evaluation.jobs import run_sequence_jobs
-from aotvideo.evaluation.sequences import SequenceJob, SequenceTiming, track_sequence
-from aotvideo.tracking.builder import TrackerSpec, build_tracker
+from aotvideo.evaluation.sequences import SequenceJob, SequenceTiming
 
 if TYPE_CHECKING:
-    from aotvideo.tracking import Tracker
+    from aotvideo.batch.base import Executor
+    from aotvideo.tracking.builder import TrackerSpec
 
 
 @dataclass
@@ -97,31 +95,24 @@ class RunReport:
         }
 
 
-# --- worker processes ---------------------------------------------------------------------------
+def _executor_for(executor: Executor | None, workers: int, devices: Sequence[str | None],
+                  ) -> tuple[Executor, str | None]:
+    """The executor that runs the sequences and the device its workers build trackers on.
 
-_STATE: dict[str, Any] = {}
+    Without an ``executor``: one worker runs in this process; several are local worker
+    processes, CUDA devices handed out one per worker (``cuda:1`` -> ``CUDA_VISIBLE_DEVICES=1``).
+    """
+    from aotvideo.batch.local import InProcessExecutor, LocalExecutor
 
-
-def _worker_init(devices: Any, spec: TrackerSpec, threads: int) -> None:
-    """Pool initializer: pick a device, build the model once for this worker."""
-    import torch
-
-    torch.set_num_threads(threads)
-    device = devices.get()
-    _STATE["device"] = device
-    _STATE["tracker"] = build_tracker(spec.on(device))
-
-
-def _worker_run(job: SequenceJob) -> SequenceTiming:
-    tracker = _STATE["tracker"]
-    frames, seconds = track_sequence(tracker, job)
-    return SequenceTiming(job.sequence.name, frames, seconds,
-                          _device_label(tracker, _STATE["device"]))
-
-
-def _device_label(tracker: Tracker, device: str | None) -> str:
-    found = getattr(tracker, "device", None)
-    return str(found if found is not None else device or "auto")
+    if executor is not None:
+        return executor, devices[0]
+    if workers == 1:
+        return InProcessExecutor(), devices[0]
+    cuda = [d for d in devices if d is not None and d.startswith("cuda")]
+    if not cuda:
+        return LocalExecutor(workers), devices[0]
+    gpus = [d.partition(":")[2] or "0" for d in cuda]
+    return LocalExecutor(workers, gpus=gpus), "cuda"
 
 
 def write_submission_zip(output_dir: Path, files: Sequence[Path], zip_path: Path) -> Path:
@@ -145,7 +136,7 @@ def run_benchmark(
     workers: int = 1,
     make_zip: bool | None = None,
     on_sequence: Callable[[SequenceTiming], None] | None = None,
-    executor: Any = None,
+    executor: Executor | None = None,
 ) -> RunReport:
     """Run ``spec`` over ``benchmark`` and write the predictions under ``output_dir``.
 
@@ -155,12 +146,13 @@ def run_benchmark(
         spec: model, weights and tracker options.
         sequences: subset of sequence names (default: all).
         devices: devices for the workers, round-robin (``None`` = the tracker's default).
-        workers: processes; 1 runs in this process.
+        workers: worker processes (:class:`aotvideo.batch.LocalExecutor`); 1 runs in this
+            process (:class:`aotvideo.batch.InProcessExecutor`).
         make_zip: pack a submission zip (default: for YouTube-VOS).
         on_sequence: called with each sequence's timing as it finishes.
         executor: an :class:`aotvideo.batch.Executor` (e.g. ``RayExecutor("auto")``) to spread
             the sequences over (``workers`` is then the executor's; ``devices[0]`` is each
-            worker's device); a failed sequence is tried once more.
+            worker's device). Whatever runs them, a failed sequence is tried once more.
 
     Returns:
         The timings; ``timing-<split>.csv`` and ``run-<split>.json`` are written to ``output_dir``
@@ -177,36 +169,10 @@ def run_benchmark(
     devices = list(devices) or [None]
     workers = max(1, min(workers, len(jobs))) if jobs else 1
 
-    timings: dict[str, SequenceTiming] = {}
-    if executor is not None:
-        order = sorted(jobs, key=lambda j: -len(j.sequence.frame_paths))
-        for timing in run_sequence_jobs(order, spec, executor, device=devices[0],
-                                        on_sequence=on_sequence):
-            timings[timing.sequence] = timing
-    elif workers == 1:
-        tracker = build_tracker(spec.on(devices[0]))
-        label = _device_label(tracker, devices[0])
-        for job in jobs:
-            frames, seconds = track_sequence(tracker, job)
-            timing = SequenceTiming(job.sequence.name, frames, seconds, label)
-            timings[timing.sequence] = timing
-            if on_sequence is not None:
-                on_sequence(timing)
-    else:
-        context = multiprocessing.get_context("spawn")
-        queue = context.Queue()
-        for i in range(workers):
-            queue.put(devices[i % len(devices)])
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        threads = max(1, (cpus or 1) // workers)
-        # Longest sequences first, handed out one at a time to whichever worker is free.
-        order = sorted(jobs, key=lambda j: -len(j.sequence.frame_paths))
-        init = (queue, spec, threads)
-        with context.Pool(workers, initializer=_worker_init, initargs=init) as pool:
-            for timing in pool.imap_unordered(_worker_run, order, chunksize=1):
-                timings[timing.sequence] = timing
-                if on_sequence is not None:
-                    on_sequence(timing)
+    order = sorted(jobs, key=lambda j: -len(j.sequence.frame_paths))  # longest first
+    executor, device = _executor_for(executor, workers, devices)
+    timings = {t.sequence: t for t in run_sequence_jobs(order, spec, executor, device=device,
+                                                         on_sequence=on_sequence)}
 
     report = RunReport(
         benchmark=benchmark.name,

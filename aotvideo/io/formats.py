@@ -16,7 +16,9 @@ masks         png (a folder)                   palette PNG per frame, DAVIS pale
 """
 from __future__ import annotations
 
+import functools
 import os
+from fractions import Fraction
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -25,7 +27,8 @@ import av
 
 from ..errors import FormatError
 
-__all__ = ["MODES", "OutputSpec", "resolve_output", "default_output_path", "PIPE_FORMATS"]
+__all__ = ["AUTO_PRESETS", "HARDWARE_H264", "MODES", "OutputSpec", "PIPE_FORMATS", "auto_preset", "available_cpus",
+           "default_output_path", "encoder_options", "hardware_encoders", "resolve_output"]
 
 Mode = Literal["overlay", "matte", "alpha", "masks"]
 MODES: tuple[str, ...] = ("overlay", "matte", "alpha", "masks")
@@ -103,6 +106,37 @@ def _codec_exists(name: str) -> bool:
     return True
 
 
+#: Hardware H.264 encoders ``--codec hw`` tries, in this order.
+HARDWARE_H264: tuple[str, ...] = ("h264_nvenc", "h264_qsv", "h264_amf", "h264_vaapi",
+                                  "h264_videotoolbox", "h264_v4l2m2m")
+
+
+def _opens(name: str) -> bool:
+    """Whether encoder ``name`` opens and encodes one small frame on this machine."""
+    try:
+        context = av.CodecContext.create(name, "w")
+        formats = [f.name for f in (context.codec.video_formats or [])]
+        pix_fmt = next((p for p in ("yuv420p", "nv12") if p in formats), formats[0] if formats else "yuv420p")
+        context.width, context.height, context.pix_fmt = 256, 256, pix_fmt
+        context.time_base = Fraction(1, 25)
+        context.open()
+        frame = av.VideoFrame(256, 256, pix_fmt)
+        frame.pts = 0
+        context.encode(frame)
+        context.encode(None)
+    except (av.FFmpegError, ValueError, KeyError, OSError, IndexError):
+        return False
+    return True
+
+
+@functools.cache
+def hardware_encoders() -> tuple[str, ...]:
+    """The hardware H.264 encoders (:data:`HARDWARE_H264`) this machine can use now: each is
+    opened and given one frame (a CUDA machine's NVENC, Intel Quick Sync, ...). Empty when the
+    FFmpeg build lacks them or no device answers."""
+    return tuple(name for name in HARDWARE_H264 if _codec_exists(name) and _opens(name))
+
+
 def _default_h264() -> str:
     for name in ("libx264", "h264", "mpeg4"):
         if _codec_exists(name):
@@ -162,6 +196,39 @@ def _container_for(target: str, format: str | None, mode: str) -> str:
             f"{', '.join(sorted(_EXTENSIONS))}, a folder (PNG frames) or --format"
         )
     return _EXTENSIONS[suffix]
+
+
+#: x264/x265 presets ``auto`` picks from, by the picture's pixels per available CPU core.
+AUTO_PRESETS: tuple[tuple[float, str], ...] = ((260_000, "medium"), (1_100_000, "veryfast"),
+                                               (float("inf"), "superfast"))
+
+
+def available_cpus() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def auto_preset(width: int, height: int, cpus: int | None = None) -> str:
+    """The x264/x265 preset ``--preset auto`` means for ``width`` x ``height`` frames.
+
+    Encoding shares the machine with decoding and the model, so the preset follows the work an
+    encoder has per core: ``medium`` up to about 0.26 million pixels per core (854x480 on 2
+    cores, 1080p on 8), ``veryfast`` up to 1.1 million (720p and 1080p on 2 cores, 4K on 8),
+    ``superfast`` above (4K on 2 or 4 cores). At the same CRF the picture keeps its quality and
+    the file grows (see the README's HD section for measured sizes and PSNR).
+    """
+    per_core = width * height / (cpus or available_cpus())
+    return next(name for limit, name in AUTO_PRESETS if per_core <= limit)
+
+
+def encoder_options(spec: OutputSpec, width: int, height: int) -> dict[str, str]:
+    """``spec``'s codec options for ``width`` x ``height`` frames (``preset=auto`` resolved)."""
+    options = dict(spec.codec_options)
+    if options.get("preset") == "auto":
+        options["preset"] = auto_preset(width, height)
+    return options
 
 
 def resolve_output(
@@ -224,6 +291,14 @@ def resolve_output(
     else:
         default_codec, default_pix = _default_h264(), "yuv420p"
 
+    if codec == "hw":
+        found = hardware_encoders()
+        if not found:
+            raise FormatError("--codec hw: no hardware H.264 encoder can be used on this machine "
+                              f"(tried {', '.join(HARDWARE_H264)}); leave --codec out for libx264")
+        if mode == "alpha":
+            raise FormatError("--codec hw encodes H.264, which has no alpha channel")
+        codec = found[0]
     chosen = codec or default_codec
     if not _codec_exists(chosen):
         raise FormatError(f"no encoder named {chosen!r} in this PyAV/FFmpeg build")
@@ -244,9 +319,11 @@ def resolve_output(
     if mode == "alpha" and not _has_alpha(chosen_pix):
         raise FormatError(f"{chosen_pix} has no alpha channel")
 
+    if preset == "auto" and chosen not in ("libx264", "libx265"):
+        preset = None  # auto: the encoder's own default where the size does not decide it
     if chosen in ("libx264", "libx265"):
         codec_options["crf"] = str(18 if crf is None else crf)
-        codec_options["preset"] = preset or "medium"
+        codec_options["preset"] = preset or "auto"  # resolved for the frame size by the writer
     elif chosen in ("libvpx-vp9", "libvpx"):
         codec_options["crf"] = str(30 if crf is None else crf)
         codec_options["b"] = "0"

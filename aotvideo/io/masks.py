@@ -25,6 +25,7 @@ __all__ = [
     "encode_png",
     "select_objects",
     "mask_ids",
+    "parse_mask_entry",
 ]
 
 #: Grayscale masks with more distinct levels than this are taken as one anti-aliased object.
@@ -254,6 +255,19 @@ def _colour_labels(rgb: np.ndarray, alpha: np.ndarray | None, path: Path,
         colours = _snap_edges(colours, edges)
     distinct, position = np.unique(colours, return_inverse=True)
     return _assign_ids(distinct)[position][index_map]
+
+
+def parse_mask_entry(text: str) -> tuple[int, str]:
+    """``PATH`` (a mask of frame 0) or ``FRAME:PATH`` -> ``(frame, path)``: how ``track --mask``,
+    a batch manifest's ``mask`` and the GStreamer element's ``mask`` name a mask. Spaces around
+    FRAME and PATH do not count. Raises :class:`~aotvideo.errors.MaskError` for an entry that
+    names no file."""
+    head, sep, tail = text.partition(":")
+    numbered = bool(sep) and head.strip().isdigit()
+    frame, path = (int(head), tail.strip()) if numbered else (0, text.strip())
+    if not path:
+        raise MaskError(f"mask entry {text.strip()!r} names no file")
+    return frame, path
 
 
 def read_mask(path: str | os.PathLike[str], *, objects: Iterable[int] | None = None) -> np.ndarray:

@@ -31,7 +31,7 @@ import av
 import numpy as np
 
 from ..errors import OutputError
-from .formats import OutputSpec
+from .formats import OutputSpec, encoder_options
 from .masks import davis_palette, encode_png
 from .reader import AudioChunk
 
@@ -309,7 +309,7 @@ class VideoWriter:
         rate = rate.limit_denominator(1001 * 1000)
         try:
             stream = self._container.add_stream(spec.codec or "rawvideo", rate=rate,
-                                                options=dict(spec.codec_options))
+                                                options=encoder_options(spec, width, height))
         except (av.FFmpegError, ValueError) as exc:
             raise OutputError(f"cannot set up encoder {spec.codec}: {exc}") from exc
         pix_fmt = spec.pix_fmt or "yuv420p"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import WeightsError
+from ..errors import DeviceError, WeightsError
 from ..models import build_model, load_weights
 from ..models.inference import optimize_for_inference
 from ..models.model import AOTModel
@@ -118,17 +118,27 @@ def build_tracker(spec: TrackerSpec) -> Tracker:
     Raises:
         WeightsError: no weights found, unreadable, or not fitting the variant.
         ModelNotFoundError: unknown variant.
-        ValueError / RuntimeError: an option out of range, or a device torch cannot use.
+        DeviceError: the device cannot be used (unknown, no CUDA), or the model fails on it.
+        ValueError: an option out of range.
     """
-    device = resolve_device(spec.device)
     weights = resolve_weights(spec.model, spec.weights)
-    model = shared_model(spec.model, weights, device)
     options: dict = {"amp": spec.amp, "flip": spec.flip, "scales": tuple(spec.scales),
                      "max_long_term": spec.max_long_term, "long_term_gap": spec.long_term_gap,
                      "objects_per_group": spec.objects_per_group}
     if spec.max_short_edge is not None:
         options["max_short_edge"] = spec.max_short_edge
-    return Tracker(model, device, **options)
+    try:
+        device = resolve_device(spec.device)
+        model = shared_model(spec.model, weights, device)
+    except WeightsError:
+        raise
+    except (RuntimeError, ValueError, AssertionError) as exc:
+        raise DeviceError(f"cannot set up the tracker on device {spec.device or 'auto'}: "
+                          f"{exc}") from exc
+    try:
+        return Tracker(model, device, **options)
+    except (RuntimeError, AssertionError) as exc:
+        raise DeviceError(f"cannot set up the tracker on device {device}: {exc}") from exc
 
 
 __all__ = ["DEFAULT_OBJECTS_PER_GROUP", "TrackerSpec", "build_tracker",

@@ -6,15 +6,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import AotVideoError
+from ..errors import DatasetError
 
 __all__ = ["DatasetError", "read_image", "read_labels"]
 
 _MAX_GRAY_LEVELS = 32
-
-
-class DatasetError(AotVideoError, FileNotFoundError):
-    """A training dataset folder is missing, empty or laid out unexpectedly."""
 
 
 # ----------------------------------------------------------------------------- file reading

@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 
 from aotvideo.batch import JobState, LocalExecutor, TrackWorker, build_jobs, read_manifests, run_jobs
-from aotvideo.batch.cli import TrackOptionSchema
-from aotvideo.cli import track
+from aotvideo.cli.batch import TrackOptionSchema
+from aotvideo.cli.track import track
 from aotvideo.io import read_mask, write_palette_png
 from aotvideo.io.testclips import scene, write_clip
 from tests.conftest import IN_CI

@@ -16,11 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 from aotvideo.batch import InProcessExecutor, JobResult, JobState, TrackOptions, build_jobs, run_jobs
-from aotvideo.batch.cli import TrackOptionSchema, track_options
+from aotvideo.cli.batch import TrackOptionSchema, track_options
 from aotvideo.batch.jobs import partial_path
 from aotvideo.batch.manifest import read_manifests
 from aotvideo.batch.worker import commit_output
-from aotvideo.cli import main, track
+from aotvideo.cli import main
+from aotvideo.cli.track import track
 from aotvideo.errors import BatchError, ManifestError
 from aotvideo.io import read_mask, write_palette_png
 

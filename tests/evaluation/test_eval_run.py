@@ -15,7 +15,7 @@ from eval_datasets import make_davis, make_youtube, moving_objects
 
 import aotvideo
 from aotvideo.evaluation._png import read_label_png
-from aotvideo.evaluation.cli import eval_group
+from aotvideo.cli.evaluate import eval_group
 from aotvideo.evaluation.datasets import BenchmarkError, YouTubeVOSDataset, open_benchmark
 from aotvideo.models.synthetic import synthetic_state_dict
 
@@ -226,7 +226,7 @@ def test_dataset_errors(tmp_path: Path, davis) -> None:
     result = CliRunner().invoke(eval_group, ["run", "--dataset", "davis2017", "--root", str(root),
                                              "--output", str(tmp_path / "x"), "--model", MODEL,
                                              "--weights", __file__, "--sequences", "zz"])
-    assert result.exit_code == 1 and "zz" in result.output
+    assert result.exit_code == 2 and "zz" in result.output
 
 
 def _global_row(text: str) -> list[str]:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from eval_datasets import make_davis, moving_objects, write_palette
 from toolkit_reference import ref_sequence, ref_statistics
 
-from aotvideo.evaluation.cli import eval_group
+from aotvideo.cli.evaluate import eval_group
 from aotvideo.evaluation.datasets import BenchmarkError, DavisDataset
 from aotvideo.evaluation.scoring import GLOBAL_COLUMNS, SEQUENCE_COLUMNS, score_davis
 
@@ -147,7 +147,7 @@ def test_errors_extra_object_missing_frame_wrong_size(tmp_path: Path) -> None:
     with pytest.raises(BenchmarkError, match="object id 3"):
         score_davis(DavisDataset(root), results, workers=1)
     out = CliRunner().invoke(eval_group, ["score", "--gt", str(root), "--results", str(results)])
-    assert out.exit_code == 1 and "object id 3" in out.output
+    assert out.exit_code == 2 and "object id 3" in out.output
 
     results = write_results(tmp_path / "missing", {"alpha": gts["alpha"]})
     (results / "alpha" / "00003.png").unlink()

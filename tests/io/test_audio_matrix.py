@@ -212,14 +212,14 @@ def test_audio_matrix(inputs, clip, tmp_path: Path, container: str, audio: str, 
     name, mode = OUTPUTS[output]
     target = tmp_path / name
     report = track_video(str(source.path), str(target), RepeatMask(), {0: clip[1]}, mode=mode)
-    assert report["status"] == "completed" and report["frames_written"] == COUNT
+    assert report.status == "completed" and report.frames_written == COUNT
     result = check_output(source, target)
     if result is None:
-        assert report["video"]["audio"] == "none"
-    elif report["video"]["audio"] == "copy":
+        assert report.video.audio == "none"
+    elif report.video.audio == "copy":
         assert source.audio is not None and result.codec == source.audio.codec
     else:
-        assert report["video"]["audio"] == "transcode"
+        assert report.video.audio == "transcode"
         assert result.codec == ("opus" if target.suffix == ".webm" else "aac")
 
 
@@ -228,13 +228,13 @@ def test_pcm_and_flac_are_copied_where_the_container_really_takes_them(inputs, c
     FLAC, which MOV lists but refuses, is transcoded there rather than failing."""
     pcm = inputs("mkv", "pcm_s16le")
     report = track_video(str(pcm.path), str(tmp_path / "pcm.mp4"), RepeatMask(), {0: clip[1]})
-    assert report["video"]["audio"] == "copy"
+    assert report.video.audio == "copy"
     assert check_output(pcm, tmp_path / "pcm.mp4").codec == "pcm_s16le"  # type: ignore[union-attr]
     flac = inputs("mkv", "flac")
     for mode in ("overlay", "alpha"):
         target = tmp_path / f"flac.{mode}.mov"
         report = track_video(str(flac.path), str(target), RepeatMask(), {0: clip[1]}, mode=mode)
-        assert report["video"]["audio"] == "transcode"
+        assert report.video.audio == "transcode"
         assert check_output(flac, target).codec == "aac"  # type: ignore[union-attr]
 
 

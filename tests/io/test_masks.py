@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from aotvideo.errors import MaskError
-from aotvideo.io.masks import (davis_palette, encode_png, mask_ids, read_mask, select_objects,
-                               write_palette_png)
+from aotvideo.io.masks import (davis_palette, encode_png, mask_ids, parse_mask_entry, read_mask,
+                               select_objects, write_palette_png)
 
 
 def _labels() -> np.ndarray:
@@ -143,3 +143,20 @@ def test_ids_and_selection() -> None:
     kept = select_objects(labels, [2, 5])
     assert mask_ids(kept) == (2, 5)
     assert (kept[labels == 1] == 0).all()
+
+
+@pytest.mark.parametrize("text,entry", [
+    ("first.png", (0, "first.png")),
+    ("120:fix.png", (120, "fix.png")),
+    (" 12 : with space.png ", (12, "with space.png")),
+    ("C:/masks/a.png", (0, "C:/masks/a.png")),  # a drive letter is not a frame
+    ("x12:a.png", (0, "x12:a.png")),
+])
+def test_mask_entries_name_a_frame_and_a_file(text: str, entry: tuple[int, str]) -> None:
+    assert parse_mask_entry(text) == entry
+
+
+@pytest.mark.parametrize("text", ["12:", "  ", "3:  "])
+def test_a_mask_entry_without_a_file_is_a_mask_error(text: str) -> None:
+    with pytest.raises(MaskError, match="names no file"):
+        parse_mask_entry(text)

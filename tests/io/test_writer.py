@@ -267,3 +267,34 @@ def test_audio_chunks_are_ignored_by_png_writers(tmp_path: Path) -> None:
     writer.write_audio(AudioChunk(av.Packet(b"")))
     writer.close()
     assert writer.frames_written == 0
+
+
+def test_codec_hw_uses_a_hardware_encoder_where_one_answers(tmp_path: Path) -> None:
+    """``--codec hw`` on a machine with NVENC (or Quick Sync, AMF ...): H.264 made by it."""
+    from aotvideo.io.formats import HARDWARE_H264, hardware_encoders
+
+    found = hardware_encoders()
+    if not found:
+        pytest.skip(f"no hardware H.264 encoder opens on this machine (tried {', '.join(HARDWARE_H264)})")
+    spec = resolve_output(str(tmp_path / "hw.mp4"), "overlay", codec="hw")
+    assert spec.codec == found[0]
+    frames = [np.full((HEIGHT, WIDTH, 3), 40 * i, np.uint8) for i in range(COUNT)]
+    writer = open_writer(spec, width=WIDTH, height=HEIGHT, time_base=Fraction(1, 24))
+    for index, frame in enumerate(frames):
+        writer.write(frame, index)
+    writer.close()
+    assert len(decode_all(tmp_path / "hw.mp4")) == COUNT
+
+
+def test_codec_hw_without_hardware_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no hardware encoder answers, ``--codec hw`` is a usage error that says what was
+    tried (the same message the command line prints with exit code 2)."""
+    from aotvideo.io import formats
+
+    if formats.hardware_encoders():
+        pytest.skip(f"this machine has {formats.hardware_encoders()[0]}: the other test uses it")
+    with pytest.raises(FormatError, match="no hardware H.264 encoder can be used.*h264_nvenc"):
+        resolve_output("x.mp4", "overlay", codec="hw")
+    monkeypatch.setattr(formats, "hardware_encoders", lambda: ("h264_nvenc",))
+    with pytest.raises(FormatError, match="no alpha"):
+        resolve_output("x.mov", "alpha", codec="hw")

@@ -28,9 +28,10 @@ from click.testing import CliRunner
 
 import aotvideo
 from aotvideo import zoo
+from aotvideo.cli.gst import gst_path
 from aotvideo.errors import MaskError
 from aotvideo.gst import (ELEMENT_NAME, RUNNER, WRAPPED_PROGRAMS, FrameProcessor, LoaderPython,
-                          ProcessorConfig, environment, gst_path, loader_python, parse_amp,
+                          ProcessorConfig, environment, loader_python, parse_amp,
                           parse_masks, plugin_dir,
                           python_path, registry_file, setup_problems, shell_environment, wrapper_dir)
 from aotvideo.io.masks import write_palette_png

@@ -46,7 +46,7 @@ def test_auto_precision_on_cuda_is_float16_and_agrees(deaott_model):
 
 @pytest.mark.parametrize("compile_mode", ["none", "reduce-overhead"])
 def test_bench_on_cuda(compile_mode):
-    run = subprocess.run([sys.executable, "-m", "aotvideo.bench", "--models", "deaott",
+    run = subprocess.run([sys.executable, "-m", "aotvideo", "bench", "--models", "deaott",
                           "--sizes", "120x200", "--objects", "2", "--frames", "3",
                           "--warmup", "2", "--device", "cuda", "--amp",
                           "--compile", compile_mode],

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import aotvideo
 from aotvideo.training import stage_config
-from aotvideo.training.cli import train_group
+from aotvideo.cli.train import train_group
 from aotvideo.training.config import apply_overrides
 from aotvideo.training.datasets import (ClipDataset, DAVISSource, DatasetError, FrameSource,
                                         build_sources, davis_videos, source_shares)

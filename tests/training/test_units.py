@@ -182,7 +182,7 @@ def test_training_model_settings() -> None:
 def test_cli_show_config_and_errors(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from aotvideo.training.cli import train_group
+    from aotvideo.cli.train import train_group
 
     runner = CliRunner()
     shown = runner.invoke(train_group, ["ytb", "--model", "deaotl", "--show-config", "--lr",
@@ -193,4 +193,4 @@ def test_cli_show_config_and_errors(tmp_path: Path) -> None:
     bad = runner.invoke(train_group, ["synthetic", "--show-config", "--set", "nope=1"])
     assert bad.exit_code == 2 and "unknown setting" in bad.output
     missing = runner.invoke(train_group, ["pre", "-o", str(tmp_path / "run"), "--device", "cpu"])
-    assert missing.exit_code == 1 and "data.static_root" in missing.output
+    assert missing.exit_code == 2 and "data.static_root" in missing.output

@@ -19,7 +19,7 @@ from aotvideo.io import VideoReader, read_mask
 from aotvideo.io.frame_export import write_png
 from aotvideo.io.testclips import write_clip
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "sample.mp4"
 SAMPLE_MASK = ROOT / "samples" / "sample_mask.png"
 #: Lowest per-object IoU of `aotvideo mask` on the sample's first frame, tight boxes (measured

@@ -28,7 +28,7 @@ from aotvideo.io.testclips import scene, write_clip
 from aotvideo.tracking.precision import cpu_has_native_bfloat16
 from tests.conftest import IN_CI
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT, COUNT = 96, 64, 10
 VFR_PTS = [0, 1, 3, 4, 7, 8, 9, 12, 13, 15]
 

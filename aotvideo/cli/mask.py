@@ -5,16 +5,18 @@ import re
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
 
-from .errors import InputDecodeError, InputError, MaskError, OutputError, PositionError, WeightsError
+from ..errors import InputDecodeError, InputError, MaskError, OutputError, PositionError, WeightsError
+from .console import fail, say
+from .exits import EXIT_CODES_HELP, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, EXIT_WEIGHTS
 
 if TYPE_CHECKING:
-    from .boxmask import Box
-    from .io.reader import VideoReader
+    from ..boxmask import Box
+    from ..io.reader import VideoReader
 
 __all__ = ["mask_command", "box_option_help", "check_box_args", "parse_box", "parse_boxes",
            "masks_for_track", "preview_image"]
@@ -53,46 +55,35 @@ def parse_boxes(texts: Sequence[str]) -> list[Box]:
     return [parse_box(text) for text in texts]
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    from .cli import _fail as fail
-
-    fail(message, code)
-
-
-def _say(message: str) -> None:
-    click.echo(message, err=True)
-
-
 def make_labels(image: np.ndarray, boxes: Sequence[Box], method: str, device: str | None,
                 quiet: bool = False) -> np.ndarray:
     """The label map of ``boxes`` on ``image`` (H x W x 3 uint8 RGB) -> H x W uint8, telling
     on standard error which method ran. Exits with usage (2) for boxes outside the picture and
     weights (4) for ``--method head`` without usable weights."""
-    from .boxmask import BoxSegmenter, SegmenterConfig
-    from .cli import EXIT_USAGE, EXIT_WEIGHTS
+    from ..boxmask import BoxSegmenter, SegmenterConfig
 
     try:
         segmenter = BoxSegmenter(SegmenterConfig(method=method), device=_head_device(device))
     except WeightsError as exc:
-        _fail(f"{exc} (GrabCut needs no weights: --method grabcut; track: --box-method grabcut)",
+        fail(f"{exc} (GrabCut needs no weights: --method grabcut; track: --box-method grabcut)",
               EXIT_WEIGHTS)
     except (RuntimeError, ValueError, AssertionError) as exc:  # torch: unknown or absent device
-        _fail(f"cannot run the box head on device {device}: {exc}", EXIT_USAGE)
+        fail(f"cannot run the box head on device {device}: {exc}", EXIT_USAGE)
     try:
         labels = segmenter.labels(image, boxes)
     except MaskError as exc:
-        _fail(f"--box: {exc}", EXIT_USAGE)
+        fail(f"--box: {exc}", EXIT_USAGE)
     if not quiet:
-        _say(_method_line(segmenter.method, segmenter.fallback_reason, len(boxes)))
+        say(_method_line(segmenter.method, segmenter.fallback_reason, len(boxes)))
     missing = [i for i in range(1, len(boxes) + 1) if not (labels == i).any()]
     if missing:
-        _say(f"aotvideo: warning: object(s) {', '.join(map(str, missing))} lost every pixel to "
+        say(f"aotvideo: warning: object(s) {', '.join(map(str, missing))} lost every pixel to "
              "later overlapping boxes")
     return labels
 
 
 def _head_device(device: str | None) -> str:
-    from .tracking.precision import resolve_device
+    from ..tracking.precision import resolve_device
 
     return str(resolve_device(device))
 
@@ -120,8 +111,7 @@ def _read_still(path: str) -> np.ndarray:
 
 def _picture(source: str, position: str) -> tuple[np.ndarray, int]:
     """The picture to segment, as shown, and its frame index."""
-    from .cli import EXIT_INPUT, EXIT_USAGE
-    from .io.frame_export import grab_frame, parse_position
+    from ..io.frame_export import grab_frame, parse_position
 
     try:
         at = parse_position(position)
@@ -135,9 +125,9 @@ def _picture(source: str, position: str) -> tuple[np.ndarray, int]:
             return _read_still(source), 0
         exported = grab_frame(source, at)
     except PositionError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        fail(str(exc), EXIT_USAGE)
     except (InputError, InputDecodeError) as exc:
-        _fail(str(exc), EXIT_INPUT)
+        fail(str(exc), EXIT_INPUT)
     return exported.image, exported.index
 
 
@@ -146,7 +136,7 @@ def preview_image(image: np.ndarray, labels: np.ndarray, boxes: Sequence[Box]) -
     its object's colour: H x W x 3 uint8 RGB."""
     import cv2
 
-    from .render import object_colour, overlay
+    from ..render import object_colour, overlay
 
     out = overlay(image, labels, range(1, len(boxes) + 1))
     for object_id, (x0, y0, x1, y1) in enumerate(boxes, start=1):
@@ -168,16 +158,15 @@ def _default_preview(output: str) -> str:
 
 
 def _write(labels: np.ndarray, output: str, preview: np.ndarray | None, preview_path: str | None) -> None:
-    from .cli import EXIT_OUTPUT
-    from .io.frame_export import write_png
-    from .io.masks import write_palette_png
+    from ..io.frame_export import write_png
+    from ..io.masks import write_palette_png
 
     try:
         write_palette_png(output, labels)
         if preview is not None and preview_path is not None:
             write_png(preview_path, preview)
     except (OutputError, OSError) as exc:
-        _fail(str(exc), EXIT_OUTPUT)
+        fail(str(exc), EXIT_OUTPUT)
 
 
 def _summary(labels: np.ndarray, count: int) -> str:
@@ -185,7 +174,7 @@ def _summary(labels: np.ndarray, count: int) -> str:
     return ", ".join(f"{i}: {a} px" for i, a in enumerate(areas.tolist(), start=1))
 
 
-@click.command("mask")
+@click.command("mask", epilog=EXIT_CODES_HELP)
 @click.argument("video", metavar="VIDEO")
 @click.option("-b", "--box", "box_args", multiple=True, required=True, metavar="X0,Y0,X1,Y1",
               help=box_option_help)
@@ -226,16 +215,16 @@ def mask_command(video: str, box_args: tuple[str, ...], position: str, output: s
     preview = None if no_preview else preview_image(image, labels, boxes)
     _write(labels, target, preview, where)
     height, width = labels.shape
-    _say(f"aotvideo: wrote the mask of frame {index} ({width}x{height}; objects {_summary(labels, len(boxes))}) "
+    say(f"aotvideo: wrote the mask of frame {index} ({width}x{height}; objects {_summary(labels, len(boxes))}) "
          f"to {target}" + (f", preview {where}" if where else ""))
     mask_arg = target if index == 0 else f"{index}:{target}"
-    _say(f"aotvideo: check the preview, then: aotvideo track {shlex.quote(video)} --mask "
+    say(f"aotvideo: check the preview, then: aotvideo track {shlex.quote(video)} --mask "
          f"{shlex.quote(mask_arg)}")
 
 
 def _check_outputs(video: str, target: str, preview: str | None) -> None:
     """Usage error when the mask or its preview would replace VIDEO, or each other."""
-    from .io.paths import check_spares, same_file
+    from ..io.paths import check_spares, same_file
 
     try:
         check_spares(target, {"the input": video}, what="the mask")
@@ -268,12 +257,12 @@ def masks_for_track(reader: VideoReader, boxes: Sequence[Box], method: str, devi
                     save_mask: str | None, quiet: bool) -> np.ndarray:
     """``track --box``: the label map of the input's first frame (as shown) made from the boxes,
     also written as a palette PNG to ``save_mask`` when given. ``reader`` is the opened input."""
-    from .io.frame_export import upright
+    from ..io.frame_export import upright
 
     image = upright(reader.first_frame.image, reader.info.rotation)
     labels = make_labels(image, boxes, method, device, quiet=quiet)
     if save_mask:
         _write(labels, save_mask, None, None)
         if not quiet:
-            _say(f"aotvideo: saved the mask made from the boxes to {save_mask}")
+            say(f"aotvideo: saved the mask made from the boxes to {save_mask}")
     return labels

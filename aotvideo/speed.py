@@ -1,18 +1,16 @@
-"""Tracking speed and memory benchmark: ``python -m aotvideo.bench``.
+"""The speed benchmark: tracking speed and memory per variant (``aotvideo bench``).
 
 Prints a table with frames/s, seconds per frame, peak resident memory and the tracker's memory
 per model variant, input size and object count.  Weights are the reference rule's
 deterministic ones (speed does not depend on their values); frames are a synthetic clip of
 moving discs over a textured background, so no download is needed.
 
-With ``--reference-data DIR`` (``shared/reference``) the variants that have a reference run are
+With ``reference`` (``--reference-data DIR``, ``shared/reference``) the variants that have a reference run are
 also checked for equal outputs: the largest difference of the first propagated frame's logits.
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import Tracker, build_model, load_weights
 from .io.testclips import scene
+from .models import build_model, load_weights
 from .models.synthetic import synthetic_state_dict
+from .tracking import Tracker
+
 
 @dataclass(frozen=True)
 class BenchResult:
@@ -147,53 +147,15 @@ def format_table(results: list[BenchResult], device: str) -> str:
     return "\n".join(lines)
 
 
+def device_line(device: str, amp: bool, compile: str) -> str:
+    """What the table was measured on: device, threads, torch, precision, compilation."""
+    return (f"device: {device} ({torch.get_num_threads()} threads of {os.cpu_count()} CPUs), "
+            f"torch {torch.__version__}, {'mixed precision' if amp else 'float32'}, "
+            f"compile={compile}{_device_name(device)}")
+
+
 def _device_name(device: str) -> str:
     """``, <GPU name>`` for a CUDA device, else empty."""
     if not device.startswith("cuda"):
         return ""
     return f", {torch.cuda.get_device_name(torch.device(device))}"
-
-
-def _size(text: str) -> tuple[int, int]:
-    h, _, w = text.lower().partition("x")
-    return int(h), int(w)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aotvideo.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="deaott,aott", help="comma-separated variants")
-    parser.add_argument("--sizes", default="360x640", help="frame sizes HxW, comma-separated")
-    parser.add_argument("--objects", default="3", help="object counts, comma-separated")
-    parser.add_argument("--frames", type=int, default=10, help="timed frames per run")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed frames after the first")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--amp", action="store_true",
-                        help="mixed precision (bfloat16 on CPUs, float16 on CUDA); else float32")
-    parser.add_argument("--compile", default="none", choices=COMPILE_MODES,
-                        help="torch.compile the encoder, propagation and decoder in this mode")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--reference-data", type=Path, default=None,
-                        help="shared/reference folder: also report the logit error")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    results = []
-    for name in args.models.split(","):
-        for size in args.sizes.split(","):
-            for objects in args.objects.split(","):
-                height, width = _size(size)
-                results.append(run_one(name.strip(), height, width, int(objects), args.frames,
-                                       args.warmup, args.device, args.amp, args.reference_data,
-                                       args.compile))
-                print(f"done {results[-1].model} {size} {objects}", file=sys.stderr, flush=True)
-    cpu = os.cpu_count()
-    print(f"device: {args.device} ({torch.get_num_threads()} threads of {cpu} CPUs), "
-          f"torch {torch.__version__}, {'mixed precision' if args.amp else 'float32'}, "
-          f"compile={args.compile}{_device_name(args.device)}")
-    print(format_table(results, args.device))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

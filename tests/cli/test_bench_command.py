@@ -1,4 +1,4 @@
-"""``python -m aotvideo.bench`` prints only what its own run measured."""
+"""``aotvideo bench`` (the speed benchmark) prints only what its own run measured."""
 from __future__ import annotations
 
 import subprocess
@@ -8,7 +8,7 @@ from tests.conftest import REPO
 
 
 def test_bench_table_has_no_figures_from_elsewhere() -> None:
-    run = subprocess.run([sys.executable, "-m", "aotvideo.bench", "--models", "deaott",
+    run = subprocess.run([sys.executable, "-m", "aotvideo", "bench", "--models", "deaott",
                           "--sizes", "64x96", "--objects", "2", "--frames", "2", "--warmup",
                           "1", "--device", "cpu", "--threads", "1"],
                          cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -4,7 +4,7 @@ Examples::
 
     aotvideo train pre --model deaott --static-root data/Static \\
         --encoder-weights mobilenet_v2-b0353104.pth
-    torchrun --nproc_per_node 4 -m aotvideo.training pre_ytb_dav --model deaott \\
+    torchrun --nproc_per_node 4 -m aotvideo train pre_ytb_dav --model deaott \\
         --ytb-root data/YTB/2019/train --davis-root data/DAVIS \\
         --init-weights runs/deaott/pre/checkpoints/step_00100000.pt
     aotvideo train synthetic --model deaott --steps 20000 --batch-size 8 --resume auto
@@ -21,8 +21,10 @@ from typing import Any
 
 import click
 
-from ..errors import AotVideoError
-from .config import STAGES, apply_overrides, describe, stage_config
+from ..errors import AotVideoError, OutputError
+from ..training.config import STAGES, apply_overrides, describe, stage_config
+from .console import fail, exits_on_errors
+from .exits import EXIT_CODES_HELP, EXIT_INTERRUPTED, exit_code
 
 _STAGE_HELP = {
     "pre": "Pre-training on static images with masks turned into clips (needs --static-root).",
@@ -99,7 +101,7 @@ def _stage_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _make_stage_command(stage: str) -> click.Command:
-    @click.command(stage, help=_STAGE_HELP[stage])
+    @click.command(stage, help=_STAGE_HELP[stage], epilog=EXIT_CODES_HELP)
     @_stage_options
     def command(model: str, output: str | None, resume: str | None, steps: int | None,
                 batch_size: int | None, accumulation: int | None, lr: float | None,
@@ -129,12 +131,14 @@ def _make_stage_command(stage: str) -> click.Command:
         if show_config:
             click.echo(describe(config))
             return
-        from .trainer import train
+        from ..training.trainer import train
 
         try:
             result = train(config, resume=resume, device=device)
         except (AotVideoError, FileNotFoundError, ValueError) as err:
-            raise click.ClickException(str(err)) from err
+            fail(str(err), exit_code(err))
+        except KeyboardInterrupt:
+            fail("interrupted (--resume auto goes on from the last checkpoint)", EXIT_INTERRUPTED)
         if int(os.environ.get("RANK", "0")) == 0:
             click.echo(f"finished at step {result.step}; checkpoint: {result.checkpoint}",
                        err=True)
@@ -142,7 +146,7 @@ def _make_stage_command(stage: str) -> click.Command:
     return command
 
 
-@click.group("train", invoke_without_command=False)
+@click.group("train", invoke_without_command=False, epilog=EXIT_CODES_HELP)
 def train_group() -> None:
     """Train AOT / DeAOT models with the original recipe (single process or torchrun)."""
 
@@ -151,7 +155,7 @@ for _stage in STAGES:
     train_group.add_command(_make_stage_command(_stage))
 
 
-@train_group.command("export")
+@train_group.command("export", epilog=EXIT_CODES_HELP)
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--weights", "which", type=click.Choice(["ema", "raw"]), default="ema",
@@ -163,16 +167,12 @@ for _stage in STAGES:
 def export_command(checkpoint: Path, output: Path, which: str, fmt: str) -> None:
     """Write the weights of a training CHECKPOINT to OUTPUT."""
     from ..io.paths import check_spares
-    from .checkpoint import export_weights
+    from ..training.checkpoint import export_weights
 
     try:
         check_spares(output, {"the checkpoint": checkpoint})
+    except OutputError as exc:  # an output that would overwrite its input: usage
+        raise click.UsageError(str(exc)) from None
+    with exits_on_errors():
         path = export_weights(checkpoint, output, which=which, reference=fmt == "reference")
-    except (AotVideoError, ValueError) as err:
-        raise click.ClickException(str(err)) from err
     click.echo(f"wrote {path}", err=True)
-
-
-def main() -> None:
-    """Entry point of ``python -m aotvideo.training``."""
-    train_group(prog_name="aotvideo train")

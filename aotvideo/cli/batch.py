@@ -8,46 +8,21 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
 import os
-import signal
 import sys
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from ..cli_progress import RedrawnLine, bar
+from ..batch.jobs import TrackJob, TrackOptions, absolute_weights, build_jobs
+from ..batch.runner import BatchReport
 from ..errors import BatchError, ExecutorError, ManifestError, WeightsError
-from .jobs import TrackJob, TrackOptions, absolute_weights, build_jobs
-from .runner import BatchEvent, BatchReport
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_WEIGHTS = 4
-EXIT_JOBS_FAILED = 8
-EXIT_WORKERS = 9
-EXIT_INTERRUPTED = 130
-
-BATCH_EXIT_HELP = """\b
-Exit codes:
-  0    every job is done (in this run or an earlier one)
-  1    unexpected error (a bug: please report it with the message)
-  2    bad usage or manifest (unknown option, bad value, missing
-       input or mask, two jobs with one output, Ray not installed):
-       nothing was run
-  4    weights problem (none installed or given, or they do not fit)
-  8    some jobs failed after all their attempts (see --report);
-       the others are done
-  9    the workers cannot be started or reached (Ray cluster down)
-  130  interrupted (Ctrl-C or SIGTERM): finished jobs are recorded;
-       run the same command again to go on
-"""
+from .console import BatchPrinter, Interrupts, fail, progress_style, say, write_report
+from .exits import (EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_USAGE,
+                    EXIT_WEIGHTS, EXIT_WORKERS, exit_code)
 
 #: ``track`` options that describe one run of ``track`` itself, not a job of a batch.
 _NOT_PER_JOB = {
@@ -62,15 +37,6 @@ _NOT_PER_JOB = {
 }
 #: ``track`` parameters that are fields of a job, not options.
 _JOB_FIELDS = ("input", "mask", "output")
-
-
-def _say(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    _say(f"aotvideo: error: {message}")
-    sys.exit(code)
 
 
 # -- track's options as the schema of a job ----------------------------------------------------------
@@ -190,93 +156,6 @@ def _given_defaults(ctx: click.Context, schema: TrackOptionSchema,
 # -- progress --------------------------------------------------------------------------------------------
 
 
-class BatchPrinter(RedrawnLine):
-    """Shows a batch's progress on standard error: one redrawn bar, or a line per job event."""
-
-    def __init__(self, style: str) -> None:
-        self.style = style
-        self._last_draw = 0.0
-        self._last_line: dict[str, float] = {}
-
-    def __call__(self, event: BatchEvent) -> None:
-        if self.style == "lines":
-            self._line(event)
-        elif self.style == "bar":
-            if event.kind in ("failed", "retry", "interrupted"):
-                self._above_bar(_event_text(event))
-            self._bar(event, force=event.kind != "progress")
-
-    def _line(self, event: BatchEvent) -> None:
-        if event.kind == "progress":
-            now = time.monotonic()
-            if now - self._last_line.get(event.record.job.id, 0.0) < 2.0:
-                return
-            self._last_line[event.record.job.id] = now
-        sys.stderr.write(_event_text(event) + "\n")
-        sys.stderr.flush()
-
-    def _above_bar(self, text: str) -> None:
-        sys.stderr.write("\r\x1b[K" + text + "\n")
-        self._drawn = False
-
-    def _bar(self, event: BatchEvent, *, force: bool) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_draw < 0.2:
-            return
-        self._last_draw = now
-        t = event.totals
-        share = t.finished / t.jobs if t.jobs else 1.0
-        failed = f" {t.failed} failed" if t.failed else ""
-        text = (f"\r{bar(share, 24)} {t.finished}/{t.jobs} jobs{failed} "
-                f"{t.running} running  {t.frames} frames {t.fps:6.1f} frames/s {_clock(t.elapsed)} ")
-        self.draw(text)
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the batch like Ctrl-C does (finished jobs recorded, workers stopped)."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _event_text(event: BatchEvent) -> str:
-    record, t = event.record, event.totals
-    head = f"aotvideo: [{t.finished}/{t.jobs}] {record.job.id}:"
-    if event.kind == "started":
-        return f"{head} started (attempt {record.attempts}) on {record.worker}"
-    if event.kind == "progress":
-        total = f"/{event.total}" if event.total else ""
-        return f"{head} frame {event.frames}{total}"
-    if event.kind == "done":
-        return f"{head} done: {record.frames} frames in {record.seconds:.1f} s ({record.fps:.1f} fps)"
-    if event.kind == "skipped":
-        return f"{head} skipped (done in an earlier run)"
-    if event.kind == "retry":
-        return f"{head} attempt {record.attempts} failed, trying again: {event.message}"
-    if event.kind == "failed" and record.earlier:
-        return f"{head} {event.message} (--retry-failed runs it again)"
-    if event.kind == "failed":
-        return f"{head} FAILED after {record.attempts} attempt(s): {event.message}"
-    return f"{head} {event.kind}" + (f": {event.message}" if event.message else "")
-
-
 # -- the command ----------------------------------------------------------------------------------------
 
 
@@ -307,7 +186,7 @@ def _check_weights(jobs: Sequence[TrackJob]) -> None:
         try:
             zoo.resolve_weights(*pair)
         except WeightsError as exc:
-            _fail(f"{job.where}: {exc}", EXIT_WEIGHTS)
+            fail(f"{job.where}: {exc}", EXIT_WEIGHTS)
 
 
 def _gpus_per_worker(jobs: Sequence[TrackJob], given: float | None) -> float | str:
@@ -326,8 +205,8 @@ def _gpus_per_worker(jobs: Sequence[TrackJob], given: float | None) -> float | s
 def _executor(ray_address: str | None, workers: int | None, gpus: str | None,
               cpus_per_worker: float, gpus_per_worker: float | None,
               jobs: Sequence[TrackJob]) -> Any:
-    from .local import LocalExecutor
-    from .ray_executor import RayExecutor, import_ray
+    from ..batch.local import LocalExecutor
+    from ..batch.ray_executor import RayExecutor, import_ray
 
     gpu_list = tuple(g.strip() for g in gpus.split(",") if g.strip()) if gpus else ()
     if gpus is not None and not gpu_list:
@@ -340,36 +219,23 @@ def _executor(ray_address: str | None, workers: int | None, gpus: str | None,
     try:
         import_ray()
     except ExecutorError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        fail(str(exc), EXIT_USAGE)
     return RayExecutor(ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
                        gpus_per_worker=_gpus_per_worker(jobs, gpus_per_worker))
-
-
-def _write_report(path: str | None, data: dict[str, Any]) -> None:
-    if not path:
-        return
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(temporary, target)
-    except OSError as exc:
-        _say(f"aotvideo: warning: cannot write the report {path}: {exc.strerror or exc}")
 
 
 def _summary(report: BatchReport, state: Path) -> None:
     s = report.summary()
     skipped = f", {s['skipped']} skipped (done before)" if s["skipped"] else ""
     failed = f", {s['failed']} failed" if s["failed"] else ""
-    _say(f"aotvideo: batch: {s['jobs']} jobs: {s['done']} done{skipped}{failed}; "
+    say(f"aotvideo: batch: {s['jobs']} jobs: {s['done']} done{skipped}{failed}; "
          f"{s['frames']} frames in {s['seconds']:.1f} s ({s['fps']:.1f} frames/s)")
     for record in report.records:
         if record.status == "failed":
-            _say(f"aotvideo: failed: {record.job.id} ({record.job.where}): {record.error}")
+            say(f"aotvideo: failed: {record.job.id} ({record.job.where}): {record.error}")
     if report.stopped is not None:
         left = s["interrupted"] + s["pending"]
-        _say(f"aotvideo: stopped ({report.stopped}); {left} job(s) left to do: run the same "
+        say(f"aotvideo: stopped ({report.stopped}); {left} job(s) left to do: run the same "
              f"command again to go on (record: {state})")
 
 
@@ -395,7 +261,7 @@ def _copied_track_options(track: click.Command) -> list[click.Option]:
 def make_batch_command(track: click.Command) -> click.Command:
     """The ``batch`` command, with ``track``'s per-job options (registered by ``aotvideo.cli``)."""
 
-    @click.command("batch", epilog=BATCH_EXIT_HELP)
+    @click.command("batch", epilog=EXIT_CODES_HELP)
     @click.argument("sources", nargs=-1, required=True, metavar="JOBS...")
     @click.option("--output-dir", metavar="DIR",
                   help="Folder for the outputs of jobs that name none (default: beside each input).")
@@ -467,10 +333,10 @@ _OWN_OPTIONS = ("sources", "output_dir", "workers", "gpus", "ray_address", "cpus
 
 def _run(ctx: click.Context, track: click.Command, values: dict[str, Any]) -> None:
     """The body of ``aotvideo batch``: build the jobs, run them, report, exit."""
-    from .manifest import read_manifests
-    from .runner import run_jobs
-    from .state import JobState
-    from .worker import TrackWorker
+    from ..batch.manifest import read_manifests
+    from ..batch.runner import run_jobs
+    from ..batch.state import JobState
+    from ..batch.worker import TrackWorker
 
     own = {name: values.pop(name) for name in _OWN_OPTIONS}
     sources, output_dir = own["sources"], own["output_dir"]
@@ -480,31 +346,28 @@ def _run(ctx: click.Context, track: click.Command, values: dict[str, Any]) -> No
         jobs = build_jobs(read_manifests(sources), defaults=defaults, schema=schema,
                           output_dir=os.path.abspath(output_dir) if output_dir else None)
     except ManifestError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        fail(str(exc), EXIT_USAGE)
     if not jobs:
-        _fail("no jobs: the manifest is empty", EXIT_USAGE)
+        fail("no jobs: the manifest is empty", EXIT_USAGE)
     _check_weights(jobs)
     executor = _executor(own["ray_address"], own["workers"], own["gpus"], own["cpus_per_worker"],
                          own["gpus_per_worker"], jobs)
     state = _state_path(own["state_path"], sources, output_dir, jobs)
-    style = "none" if own["quiet"] else own["progress_style"]
-    if style == "auto":
-        style = "bar" if sys.stderr.isatty() else "none"
-    printer = BatchPrinter(style)
+    printer = BatchPrinter(progress_style(own["progress_style"], own["quiet"]))
     try:
-        with JobState(state) as record, _sigterm_as_interrupt():
+        with JobState(state) as record, Interrupts().handled():
             try:
                 report = run_jobs(jobs, executor, TrackWorker, state=record, retries=own["retries"],
                                   retry_failed=own["retry_failed"], on_event=printer)
             finally:
                 printer.finish()
     except KeyboardInterrupt:
-        _fail("interrupted before the batch started", EXIT_INTERRUPTED)
+        fail("interrupted before the batch started", EXIT_INTERRUPTED)
     except BatchError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        fail(str(exc), exit_code(exc))
     data = report.to_json()
     data["state"] = str(state)
-    _write_report(own["report_path"], data)
+    write_report(own["report_path"], data)
     if not own["quiet"]:
         _summary(report, state)
     sys.exit(_exit_code(report))

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .errors import InputDecodeError, InputError, OutputError, PositionError
+from ..errors import InputDecodeError, InputError, OutputError, PositionError
+from .console import fail, say
+from .exits import EXIT_CODES_HELP, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE
 
 if TYPE_CHECKING:
-    from .io.frame_export import ExportedFrame
+    from ..io.frame_export import ExportedFrame
 
 __all__ = ["frame_command"]
 
@@ -32,7 +34,7 @@ def _describe(exported: ExportedFrame, video: str, target: str) -> str:
             f"{width}x{height} as shown{turned}, to {where}")
 
 
-@click.command("frame")
+@click.command("frame", epilog=EXIT_CODES_HELP)
 @click.argument("video", metavar="VIDEO")
 @click.option("--at", "position", default="0", show_default=True, metavar="N|TIME",
               help="Which frame: an index (42) or a time from the start (2.5s, 1:02.5).")
@@ -50,9 +52,8 @@ def frame_command(video: str, position: str, output: str | None) -> None:
       aotvideo frame in.mp4 -o frame.png
       aotvideo frame in.mp4 --at 2.5s -o frame.png
     """
-    from .cli import EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, _fail, _say
-    from .io.frame_export import grab_frame, parse_position, write_png
-    from .io.masks import encode_png
+    from ..io.frame_export import grab_frame, parse_position, write_png
+    from ..io.masks import encode_png
 
     try:
         at = parse_position(position)
@@ -63,9 +64,9 @@ def frame_command(video: str, position: str, output: str | None) -> None:
     try:
         exported = grab_frame(video, at)
     except PositionError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        fail(str(exc), EXIT_USAGE)
     except (InputError, InputDecodeError) as exc:
-        _fail(str(exc), EXIT_INPUT)
+        fail(str(exc), EXIT_INPUT)
     target = output or _default_output(video, exported.index)
     try:
         if target == "-":
@@ -74,8 +75,8 @@ def frame_command(video: str, position: str, output: str | None) -> None:
         else:
             write_png(target, exported.image)
     except (OutputError, OSError) as exc:
-        _fail(str(exc), EXIT_OUTPUT)
-    _say(_describe(exported, video, target))
+        fail(str(exc), EXIT_OUTPUT)
+    say(_describe(exported, video, target))
     mask = "--mask PAINTED.png" if exported.index == 0 else f"--mask {exported.index}:PAINTED.png"
-    _say(f"aotvideo: paint the objects on a layer above it, export that layer as PNG, then: "
+    say(f"aotvideo: paint the objects on a layer above it, export that layer as PNG, then: "
          f"aotvideo track {shlex.quote(video)} {mask}")

@@ -8,21 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aotvideo.errors import AotVideoError
+from .console import exits_on_errors
+from .exits import EXIT_CODES_HELP
+from .options import ObjectsPerGroup, parse_scales
 
 if TYPE_CHECKING:
     from aotvideo.evaluation.datasets import DavisDataset
     from aotvideo.evaluation.sequences import SequenceTiming
-
-
-def _parse_scales(text: str) -> tuple[float, ...]:
-    try:
-        scales = tuple(float(s) for s in text.replace(" ", "").split(",") if s)
-    except ValueError as err:
-        raise click.BadParameter(f"not a comma-separated list of numbers: {text!r}") from err
-    if not scales or any(s <= 0 for s in scales):
-        raise click.BadParameter("scales must be positive numbers, e.g. 1.0 or 1.0,1.3")
-    return scales
 
 
 def _check_output_spares_dataset(output: Path, root: Path) -> None:
@@ -36,15 +28,6 @@ def _check_output_spares_dataset(output: Path, root: Path) -> None:
             raise click.UsageError(f"--output {output} overlaps the dataset's {folder}: the "
                                    "predictions would be written over it; choose a folder "
                                    "outside the dataset's images and annotations")
-
-
-def _objects_per_group(ctx: click.Context, param: click.Parameter, value: str) -> int | str:
-    from aotvideo.tracking.builder import parse_objects_per_group
-
-    try:
-        return parse_objects_per_group(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _parse_gpus(text: str | None) -> list[str] | None:
@@ -66,12 +49,12 @@ def _fmt(value: float) -> str:
     return "   nan" if math.isnan(value) else f"{value:6.3f}"
 
 
-@click.group("eval")
+@click.group("eval", epilog=EXIT_CODES_HELP)
 def eval_group() -> None:
     """Benchmark evaluation: DAVIS 2016/2017 and YouTube-VOS 2018/2019."""
 
 
-@eval_group.command("run")
+@eval_group.command("run", epilog=EXIT_CODES_HELP)
 @click.option("--dataset", "benchmark", required=True,
               type=click.Choice(["davis2016", "davis2017", "youtubevos2018", "youtubevos2019"],
                                 case_sensitive=False),
@@ -100,7 +83,7 @@ def eval_group() -> None:
               help="Network input short edge at most this [default: what the weights prefer, "
                    "else 480].")
 @click.option("--objects-per-group", default="auto", show_default=True, metavar="N|auto",
-              callback=_objects_per_group,
+              type=ObjectsPerGroup(),
               help="Objects per identity group, as `aotvideo track` (1 = each object alone; 10 = "
                    "the original's grouping).")
 @click.option("--resolution", default="480p", show_default=True,
@@ -147,12 +130,10 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
     if workers is None:
         workers = len(devices) if gpus else 1
     model = model or zoo.DEFAULT_MODEL
-    try:
+    with exits_on_errors():
         weights_path = zoo.resolve_weights(model, weights)
-    except AotVideoError as err:
-        raise click.ClickException(str(err)) from err
     spec = TrackerSpec(model=model, weights=str(weights_path), amp=amp_from_flag(amp),
-                       flip=flip, scales=_parse_scales(scales), max_short_edge=max_short_edge,
+                       flip=flip, scales=parse_scales(scales), max_short_edge=max_short_edge,
                        objects_per_group=objects_per_group)
     if max_long_term is not None:
         spec = dataclasses.replace(spec, max_long_term=max_long_term)
@@ -162,7 +143,7 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
         click.echo(f"{timing.sequence:<30} {timing.frames:5d} frames {timing.fps:8.2f} fps"
                    f"  [{timing.device}]")
 
-    try:
+    with exits_on_errors():
         bench = open_benchmark(benchmark, root, split, resolution=resolution,
                                all_frames=all_frames)
         if score and not isinstance(bench, DavisDataset):
@@ -172,8 +153,6 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
         result = run_benchmark(bench, output, spec, sequences=_names(sequences), devices=devices,
                                workers=workers, make_zip=make_zip, on_sequence=report,
                                executor=executor)
-    except AotVideoError as err:
-        raise click.ClickException(str(err)) from err
     click.echo(f"{len(result.sequences)} sequences, {result.total_frames} frames: "
                f"{result.fps:.2f} fps overall, {result.mean_sequence_fps:.2f} fps mean per "
                f"sequence, {result.wall_seconds:.1f} s wall")
@@ -186,8 +165,12 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
 def _ray_executor(address: str, workers: int | None, device: str | None) -> Any:
     """The batch's Ray executor for ``--ray`` (GPUs per actor: none for --device cpu)."""
     from aotvideo.batch.ray_executor import RayExecutor, import_ray
+    from aotvideo.errors import ExecutorError
 
-    import_ray()  # ExecutorError with the install hint
+    try:
+        import_ray()
+    except ExecutorError as exc:  # Ray is not installed: say how to install it
+        raise click.UsageError(str(exc)) from None
     gpus = 0.0 if device is not None and device.startswith("cpu") else "auto"
     return RayExecutor(address, workers=workers, gpus_per_worker=gpus)
 
@@ -197,10 +180,8 @@ def _score_and_print(dataset: DavisDataset, results: Path, sequences: list[str] 
     """Score ``results``, write the CSV files there and print the tables."""
     from aotvideo.evaluation.scoring import GLOBAL_COLUMNS, score_davis
 
-    try:
+    with exits_on_errors():
         report = score_davis(dataset, results, sequences=sequences, workers=workers)
-    except AotVideoError as err:
-        raise click.ClickException(str(err)) from err
     global_path, sequence_path = report.write_csv(results)
     values = report.global_results()
     click.echo(f"--- global results for {dataset.name} {dataset.split} ---")
@@ -212,7 +193,7 @@ def _score_and_print(dataset: DavisDataset, results: Path, sequences: list[str] 
     click.echo(f"wrote {global_path} and {sequence_path}")
 
 
-@eval_group.command("score")
+@eval_group.command("score", epilog=EXIT_CODES_HELP)
 @click.option("--gt", "gt_root", required=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="DAVIS root with Annotations/ and ImageSets/.")
@@ -233,8 +214,6 @@ def score_command(gt_root: Path, results: Path, split: str, year: str, resolutio
     """J&F of a result folder, as the DAVIS 2017 toolkit computes it."""
     from aotvideo.evaluation.datasets import DavisDataset
 
-    try:
+    with exits_on_errors():
         dataset = DavisDataset(gt_root, int(year), split, resolution)
-    except AotVideoError as err:
-        raise click.ClickException(str(err)) from err
     _score_and_print(dataset, results, _names(sequences), workers or None)

@@ -1,0 +1,227 @@
+"""Editors' sizes end to end: the model's own speed, ``aotvideo track``'s, and where the time goes.
+
+    python samples/bench_hd.py                                   # 720p, 1080p, 4K; 1 and 5 objects
+    python samples/bench_hd.py --sizes 1920x1080 --objects 1 --frames 40 --modes overlay
+
+For each size and object count it makes a clip of real-looking footage -- a DAVIS 2016 train
+sequence from ``../shared`` scaled to the size with a little sensor noise (read at run time, never
+copied; without ``../shared`` the moving shapes of ``aotvideo.io.testclips``) -- encoded as H.264,
+with a first mask of the sequence's object (and, for more objects, still regions of the scene
+as further objects). Then, in one run:
+
+* **stages**, one after another in this process (seconds per frame): decoding, colour
+  conversion to RGB, the tracker's network-input resize and normalisation, the rest of the
+  model, bringing the logits to full resolution (upsampling + arg-max), drawing the overlay,
+  colour conversion to the encoder's format, encoding with the default options;
+* **model only**: ``Tracker.step`` over the decoded frames, labels on the CPU (the packaged model
+  with ``aotvideo track``'s defaults), the frames/s every ratio is taken against;
+* **end to end**: ``aotvideo track CLIP --mask FIRST.png -o OUT --mode MODE`` in a fresh process
+  (decode, track, draw and encode overlap in their threads), frames/s and peak resident memory
+  from its ``--report``.
+
+Prints Markdown tables; compare only figures of one run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+import torch
+
+from aotvideo.io.formats import resolve_output
+from aotvideo.io.masks import read_mask, write_palette_png
+from aotvideo.io.testclips import scene, write_clip
+from aotvideo.render import overlay
+from aotvideo.tracking import tracker as tracker_module
+from aotvideo.tracking.builder import TrackerSpec, build_tracker
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "davis2016-train"
+OUTPUTS = {"overlay": "out.mp4", "matte": "matte.mp4", "alpha": "alpha.mov", "masks": "masks"}
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
+
+
+def _davis_frames(sequence: str, frames: int) -> tuple[list[np.ndarray], np.ndarray] | None:
+    folder = SHARED / "JPEGImages" / "480p" / sequence
+    if not folder.is_dir():
+        return None
+    paths = sorted(folder.glob("*.jpg"))
+    paths = (paths * (frames // len(paths) + 1))[:frames]
+    images = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+    first = read_mask(SHARED / "Annotations" / "480p" / sequence / paths[0].with_suffix(".png").name)
+    return images, (first > 0).astype(np.int64)
+
+
+def make_clip(folder: Path, width: int, height: int, frames: int, objects: int,
+              sequence: str) -> tuple[Path, Path, str]:
+    """The clip, its first mask (PNG) and where the footage came from."""
+    found = _davis_frames(sequence, frames)
+    noise = np.random.default_rng(0)
+    if found is None:
+        pairs = list(scene(width, height, frames, objects=min(objects, 5)))
+        images, first, origin = [f for f, _ in pairs], pairs[0][1], "moving shapes"
+    else:
+        small, first_small = found
+        images = []
+        for image in small:
+            big = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+            big += noise.integers(-3, 4, size=(height, width, 1), dtype=np.int16)  # sensor grain
+            images.append(np.clip(big, 0, 255).astype(np.uint8))
+        first = cv2.resize(first_small.astype(np.uint8), (width, height),
+                           interpolation=cv2.INTER_NEAREST).astype(np.int64)
+        for extra in range(2, objects + 1):  # still regions of the scene as further objects
+            x0 = int(width * (0.05 + 0.18 * (extra - 2)))
+            region = (slice(int(height * 0.05), int(height * 0.2)), slice(x0, x0 + width // 8))
+            first[region] = np.where(first[region] == 0, extra, first[region])
+        origin = f"DAVIS 2016 train '{sequence}' scaled from 854x480, grain added"
+    clip = folder / f"clip-{width}x{height}.mp4"
+    write_clip(clip, images, options={"preset": "veryfast", "crf": "18"})
+    mask = folder / f"first-{width}x{height}-{objects}.png"
+    write_palette_png(mask, first.astype(np.uint8))
+    return clip, mask, origin
+
+
+class Stages:
+    """Seconds per stage, added up by wrapped functions of the tracker module."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def timed(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - start
+        return wrapper
+
+
+def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float], float, str]:
+    """Per-frame seconds of every stage done one after another, model-only frames/s, precision."""
+    stages = Stages()
+    start = time.perf_counter()
+    with av.open(str(clip)) as container:
+        decoded = list(container.decode(video=0))
+    stages.seconds["decode"] = time.perf_counter() - start
+    start = time.perf_counter()
+    frames = [f.to_ndarray(format="rgb24") for f in decoded]
+    stages.seconds["colour to RGB"] = time.perf_counter() - start
+    del decoded
+    tracker = build_tracker(TrackerSpec())
+    originals = (tracker_module.normalize_frame, tracker.__class__._full_size_logits,
+                 tracker_module.channel_argmax)
+    tracker_module.normalize_frame = stages.timed("network-input resize", originals[0])
+    tracker.__class__._full_size_logits = stages.timed("logits to full size", originals[1])
+    tracker_module.channel_argmax = stages.timed("logits to full size", originals[2])
+    first = read_mask(mask)
+    labels: list[np.ndarray] = []
+    try:
+        start = time.perf_counter()
+        for index, frame in enumerate(frames):
+            result = tracker.step(frame, mask=first if index == 0 else None)
+            labels.append(result.labels.numpy())
+        model_seconds = time.perf_counter() - start
+    finally:
+        (tracker_module.normalize_frame, tracker.__class__._full_size_logits,
+         tracker_module.channel_argmax) = originals
+    inside = stages.seconds["network-input resize"] + stages.seconds["logits to full size"]
+    stages.seconds["model (rest of Tracker.step)"] = model_seconds - inside
+    if mode == "overlay":
+        start = time.perf_counter()
+        pictures = [overlay(frame, label) for frame, label in zip(frames, labels)]
+        stages.seconds["drawing"] = time.perf_counter() - start
+        _encode(pictures, clip.parent / "stage.mp4", mode, stages)
+    n = len(frames)
+    return {k: v / n for k, v in stages.seconds.items()}, n / model_seconds, tracker.precision
+
+
+def _encode(pictures: list[np.ndarray], target: Path, mode: str, stages: Stages) -> None:
+    """Colour conversion and encoding with ``aotvideo track``'s default options."""
+    height, width = pictures[0].shape[:2]
+    spec = resolve_output(str(target), mode)
+    with av.open(str(target), "w") as out:
+        stream = out.add_stream(spec.codec, rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = width, height, spec.pix_fmt
+        stream.options = dict(spec.codec_options)
+        start = time.perf_counter()
+        converted = [av.VideoFrame.from_ndarray(p, format="rgb24").reformat(format=spec.pix_fmt)
+                     for p in pictures]
+        stages.seconds["colour to the encoder's"] = time.perf_counter() - start
+        start = time.perf_counter()
+        for frame in converted:
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+        stages.seconds[f"encode ({spec.codec} {spec.codec_options.get('preset', '')})"] = \
+            time.perf_counter() - start
+
+
+def end_to_end(clip: Path, mask: Path, mode: str, folder: Path,
+               extra: list[str]) -> tuple[float, float]:
+    """Frames/s and peak RSS (MB) of ``aotvideo track`` from its report."""
+    report = folder / f"report-{mode}.json"
+    command = [sys.executable, "-m", "aotvideo", "track", str(clip), "--mask", str(mask),
+               "-o", str(folder / OUTPUTS[mode]), "--mode", mode, "--report", str(report), "-q",
+               *extra]
+    subprocess.run(command, check=True, env=dict(os.environ))
+    data = json.loads(report.read_text())
+    return float(data["fps"]), float(data["peak_memory_mb"]["rss"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="720p,1080p,4k", help="720p, 1080p, 4k or WxH")
+    parser.add_argument("--objects", default="1,5")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--modes", default="overlay,matte", help="end-to-end output modes")
+    parser.add_argument("--sequence", default="bmx-bumps", help="DAVIS 2016 train sequence")
+    parser.add_argument("--track-option", action="append", default=[],
+                        help="extra option for aotvideo track (repeat), e.g. --track-option=--preset=medium")
+    args = parser.parse_args()
+    stage_rows, speed_rows = [], []
+    names: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for size in args.sizes.split(","):
+            width, height = SIZES.get(size.lower()) or tuple(int(v) for v in size.lower().split("x"))
+            for count in (int(c) for c in args.objects.split(",")):
+                clip, mask, origin = make_clip(folder, width, height, args.frames, count,
+                                               args.sequence)
+                stages, model_fps, precision = measure_stages(clip, mask, "overlay")
+                names += [n for n in stages if n not in names]
+                stage_rows.append((f"{width}x{height}", count, stages))
+                for mode in args.modes.split(","):
+                    fps, rss = end_to_end(clip, mask, mode, folder, args.track_option)
+                    speed_rows.append(f"| {width}x{height} | {count} | {mode} | {model_fps:.2f} | "
+                                      f"{fps:.2f} | {fps / model_fps:.2f} | {rss:.0f} |")
+                print(f"done {width}x{height} {count} object(s)", file=sys.stderr, flush=True)
+    print(f"{args.frames} frames of {origin}; packaged model, {precision}, "
+          f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"PyAV {av.__version__}; extra track options: {' '.join(args.track_option) or 'none'}")
+    print()
+    print("| size | objects | mode | model only, frames/s | aotvideo track, frames/s | ratio | peak RSS, MB |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(speed_rows))
+    print()
+    print("| size | objects | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for size, count, stages in stage_rows:
+        print(f"| {size} | {count} | " + " | ".join(f"{stages.get(n, 0.0):.4f}" for n in names) + " |")
+    print("(seconds per frame, each stage alone, one after another)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
