@@ -20,7 +20,7 @@ import torch
 
 from .io.testclips import scene
 from .models import build_model, load_weights
-from .models.synthetic import synthetic_state_dict
+from .models.rule_weights import rule_state_dict
 from .tracking import Tracker
 
 
@@ -41,7 +41,7 @@ class BenchResult:
         return 1.0 / self.seconds_per_frame
 
 
-def synthetic_clip(frames: int, height: int, width: int, objects: int,
+def shapes_clip(frames: int, height: int, width: int, objects: int,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Frames (T, H, W, 3) uint8 of moving shapes and the first frame's label map."""
     pairs = list(scene(width, height, frames, objects=objects, seed=seed))
@@ -76,7 +76,7 @@ def _logit_error(name: str, reference: Path, device: str, amp: bool) -> float | 
     clip = np.load(reference / "clip_demo1001.npz")
     ref = np.load(path)
     model = build_model(name)
-    load_weights(model, synthetic_state_dict(model))
+    load_weights(model, rule_state_dict(model))
     tracker = Tracker(model, device=device, amp=amp)
     tracker.step(clip["frames"][0], mask=ref["label"])
     logits = tracker.step(clip["frames"][1]).logits
@@ -104,8 +104,8 @@ def run_one(name: str, height: int, width: int, objects: int, frames: int, warmu
     """Time ``frames`` tracked frames after ``warmup`` untimed ones (compilation, if any,
     happens in the warm-up)."""
     model = build_model(name)
-    load_weights(model, synthetic_state_dict(model))
-    video, first = synthetic_clip(frames + warmup + 1, height, width, objects)
+    load_weights(model, rule_state_dict(model))
+    video, first = shapes_clip(frames + warmup + 1, height, width, objects)
     tracker = Tracker(model, device=device, amp=amp)
     compile_stages(tracker, compile_mode)
     _peak_rss_reset()

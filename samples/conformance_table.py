@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import aotvideo
-from aotvideo.models.synthetic import synthetic_state_dict
+from aotvideo.models.rule_weights import rule_state_dict
 
 RUNS = ["aott", "deaott", "aotl", "deaotl", "r50_deaotl", "swinb_deaotl"]
 
@@ -30,7 +30,7 @@ def main() -> int:
         ref = np.load(reference / f"ref_{name}_demo1001.npz")
         used = int(ref["obj_num"]) + 1
         model = aotvideo.build_model(name)
-        aotvideo.load_weights(model, synthetic_state_dict(model))
+        aotvideo.load_weights(model, rule_state_dict(model))
         forced = aotvideo.Tracker(model, device="cpu", max_long_term=None)
         free = aotvideo.Tracker(model, device="cpu", max_long_term=None)
         errors, differing = {}, []

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 
 from aotvideo.models import build_model, load_weights
 from aotvideo.tracking import Tracker
-from aotvideo.speed import synthetic_clip
-from aotvideo.models.synthetic import synthetic_state_dict
+from aotvideo.speed import shapes_clip
+from aotvideo.models.rule_weights import rule_state_dict
 from aotvideo.tracking import tracker as tracker_module
 
 TIMES: dict[str, float] = defaultdict(float)
@@ -83,8 +83,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     height, width = (int(v) for v in args.size.lower().split("x"))
     model = build_model(args.model)
-    load_weights(model, synthetic_state_dict(model))
-    video, first = synthetic_clip(args.frames * 2 + args.warmup + 1, height, width, args.objects)
+    load_weights(model, rule_state_dict(model))
+    video, first = shapes_clip(args.frames * 2 + args.warmup + 1, height, width, args.objects)
     tracker = Tracker(model, device="cpu", amp=args.amp, max_short_edge=None,
                       max_long_edge=None)
     tracker.step(video[0], mask=first)

@@ -11,7 +11,7 @@ import torch
 
 import aotvideo
 from aotvideo.io.testclips import scene
-from aotvideo.models.synthetic import synthetic_state_dict
+from aotvideo.models.rule_weights import rule_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO.parent / "shared" / "reference"
@@ -80,14 +80,14 @@ def reference_dir() -> Path:
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """deaott with the reference rule's weights, saved in the model-zoo checkpoint format."""
     path = tmp_path_factory.mktemp("weights") / "DeAOTT_synthetic.pth"
-    torch.save({"state_dict": synthetic_state_dict(aotvideo.build_model("deaott"))}, path)
+    torch.save({"state_dict": rule_state_dict(aotvideo.build_model("deaott"))}, path)
     return path
 
 
 def make_model(name: str = "deaott") -> aotvideo.models.AOTModel:
     """A variant with the reference rule's deterministic weights."""
     model = aotvideo.build_model(name)
-    aotvideo.load_weights(model, synthetic_state_dict(model))
+    aotvideo.load_weights(model, rule_state_dict(model))
     return model
 
 

@@ -33,7 +33,7 @@ from aotvideo.download import DownloadProgress, DownloadSettings, drive_page_tar
 from aotvideo.errors import DownloadError, WeightsError
 from aotvideo.io import write_palette_png
 from aotvideo.io.testclips import scene, write_clip
-from aotvideo.models.synthetic import synthetic_state_dict
+from aotvideo.models.rule_weights import rule_state_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 DEAOTT_ID = zoo.ZOO["deaott"].url.split("/d/")[1].split("/")[0]  # type: ignore[union-attr]
@@ -44,7 +44,7 @@ QUOTA_TEXT = ("Too many users have viewed or downloaded this file recently. Plea
 
 def checkpoint_bytes(name: str) -> bytes:
     """A model-zoo style checkpoint of ``name`` (float16 to stay small), as file contents."""
-    state = synthetic_state_dict(aotvideo.build_model(name))
+    state = rule_state_dict(aotvideo.build_model(name))
     buffer = io.BytesIO()
     torch.save({"state_dict": {k: v.half() if v.is_floating_point() else v for k, v in state.items()}},
                buffer)

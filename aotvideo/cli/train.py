@@ -70,7 +70,9 @@ def _stage_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--workers", type=int, default=None,
                      help="Data-loading processes per training process."),
         click.option("--amp/--no-amp", default=None,
-                     help="Mixed precision (float16 on CUDA, bfloat16 on CPU) [default: on]."),
+                     help="Mixed precision: float16 on CUDA, bfloat16 on CPUs [default: where the "
+                          "hardware has it: CUDA, CPUs with AVX-512 BF16 or AMX; float32 on other "
+                          "CPUs, where bfloat16 is emulated and much slower]."),
         click.option("--device", default=None,
                      help="cpu, cuda or cuda:N [default: cuda when available]."),
         click.option("--seed", type=int, default=None, help="Seed of the data stream."),

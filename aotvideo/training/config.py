@@ -14,7 +14,7 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from ..models.config import get_config
 
@@ -145,7 +145,9 @@ class TrainConfig:
         long_term_gap: frames between long-term memory writes during training.
         encoder_freeze_at: encoder stages frozen (``TRAIN_ENCODER_FREEZE_AT``; -1 none).
         id_shuffle: shuffle the identity slots per clip.
-        amp: mixed precision (float16 with a grad scaler on CUDA, bfloat16 on CPU).
+        amp: mixed precision: ``"auto"`` is float16 with a grad scaler on CUDA, bfloat16 on
+            CPUs that compute it natively (AVX-512 BF16, AMX) and float32 on other CPUs (where
+            bfloat16 is emulated, about 15x slower than float32); ``True`` forces it.
         seed: seed of the data stream and of the model's random layers.
         init_weights: full-model weights to start from (e.g. the ``pre`` stage's output).
         encoder_weights: ImageNet encoder weights (torchvision format) to start from.
@@ -186,7 +188,7 @@ class TrainConfig:
     long_term_gap: int = NO_TEST_GAP
     encoder_freeze_at: int = 2
     id_shuffle: bool = True
-    amp: bool = True
+    amp: bool | Literal["auto"] = "auto"
     seed: int = 0
     init_weights: str | None = None
     encoder_weights: str | None = None
@@ -338,7 +340,12 @@ def _parse(raw: str, hint: Any, name: str) -> Any:
             if type(None) in args:
                 return None
         inner = [a for a in args if a is not type(None)]
-        return _parse(raw, inner[0], name)
+        for choice in inner[:-1]:  # the first type that reads it (e.g. bool | str: true, auto)
+            try:
+                return _parse(raw, choice, name)
+            except ValueError:
+                continue
+        return _parse(raw, inner[-1], name)
     if origin is tuple:
         parts = [p.strip() for p in raw.split(",") if p.strip()]
         if len(args) == 2 and args[1] is Ellipsis:

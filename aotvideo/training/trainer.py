@@ -33,6 +33,7 @@ from ..models import build_model, load_weights
 from ..models.encoders import freeze_encoder, load_imagenet_weights
 from ..models.layers import DropPath
 from ..models.model import AOTModel
+from ..tracking.precision import autocast_dtype
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, config_from_dict, config_to_dict
 from .datasets import ClipDataset, StepBatchSampler, build_sources
@@ -137,12 +138,17 @@ def _initial_weights(model: AOTModel, config: TrainConfig) -> None:
                        "(--init-weights); starting from random values", config.stage)
 
 
-def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    if not enabled:
+def _autocast(device: torch.device, amp: bool | str) -> contextlib.AbstractContextManager:
+    """Autocast of ``amp`` on ``device`` (the tracker's rule: :func:`autocast_dtype`)."""
+    dtype = autocast_dtype(amp, device)  # type: ignore[arg-type]
+    if dtype is None:
         return contextlib.nullcontext()
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _precision_text(device: torch.device, amp: bool | str) -> str:
+    dtype = autocast_dtype(amp, device)  # type: ignore[arg-type]
+    return f", mixed precision ({str(dtype).removeprefix('torch.')})" if dtype is not None else ", float32"
 
 
 def _init_worker(_: int) -> None:
@@ -284,7 +290,7 @@ def _train(config: TrainConfig, resume: str | os.PathLike | None, device: torch.
 
     optimizer = torch.optim.AdamW(parameter_groups(model, config), lr=config.lr,
                                   weight_decay=config.weight_decay)
-    use_scaler = config.amp and device.type == "cuda"
+    use_scaler = autocast_dtype(config.amp, device) == torch.float16  # type: ignore[arg-type]
     scaler = torch.amp.GradScaler("cuda") if use_scaler else None
     ema = None
     if is_main and config.ema_ratio > 0:
@@ -307,7 +313,7 @@ def _train(config: TrainConfig, resume: str | os.PathLike | None, device: torch.
         logger.info("training %s, stage %s: %d steps of %d clips (%d processes x %d x %d "
                     "accumulated) on %s%s", config.model, config.stage, config.total_steps,
                     config.batch_size, dist_info.world_size, micro, config.accumulation,
-                    device, ", mixed precision" if config.amp else "")
+                    device, _precision_text(device, config.amp))
 
     sampler = StepBatchSampler(step, micro, dist_info.world_size, dist_info.rank,
                                config.accumulation)

@@ -17,7 +17,7 @@ import aotvideo
 from aotvideo.evaluation._png import read_label_png
 from aotvideo.cli.evaluate import eval_group
 from aotvideo.evaluation.datasets import BenchmarkError, YouTubeVOSDataset, open_benchmark
-from aotvideo.models.synthetic import synthetic_state_dict
+from aotvideo.models.rule_weights import rule_state_dict
 
 MODEL = "deaott"
 
@@ -34,7 +34,7 @@ def one_thread():
 def weights(tmp_path_factory) -> Path:
     model = aotvideo.build_model(MODEL)
     path = tmp_path_factory.mktemp("weights") / f"{MODEL}.pth"
-    torch.save({"state_dict": synthetic_state_dict(model)}, path)
+    torch.save({"state_dict": rule_state_dict(model)}, path)
     return path
 
 

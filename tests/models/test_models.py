@@ -9,7 +9,7 @@ import torch
 import aotvideo
 from aotvideo.errors import ModelNotFoundError, WeightsError
 from aotvideo.models import get_config, matching_variants, read_checkpoint, save_weights
-from aotvideo.models.synthetic import synthetic_state_dict
+from aotvideo.models.rule_weights import rule_state_dict
 
 class Payload:
     """An arbitrary object: only an unpickler that may run code could rebuild it."""
@@ -62,7 +62,7 @@ def test_config_is_frozen():
 
 def test_load_weights_accepts_every_format(tmp_path):
     model = aotvideo.build_model("deaott")
-    state = synthetic_state_dict(model)
+    state = rule_state_dict(model)
     probe = "LSTT.layers.0.linear_QV.weight"
     reference_format = tmp_path / "zoo.pth"
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, reference_format)
@@ -82,13 +82,13 @@ def test_load_weights_accepts_every_format(tmp_path):
 def test_float16_checkpoint_loads_into_float32_model():
     model = aotvideo.build_model("deaott")
     half = {k: (v.half() if v.dtype.is_floating_point else v)
-            for k, v in synthetic_state_dict(model).items()}
+            for k, v in rule_state_dict(model).items()}
     aotvideo.load_weights(model, half)
     assert model.state_dict()["id_norm.weight"].dtype == torch.float32
 
 
 def test_wrong_checkpoint_names_the_variant_it_fits():
-    aott_state = synthetic_state_dict(aotvideo.build_model("aott"))
+    aott_state = rule_state_dict(aotvideo.build_model("aott"))
     with pytest.raises(WeightsError) as info:
         aotvideo.load_weights(aotvideo.build_model("deaott"), aott_state)
     message = str(info.value)
@@ -98,7 +98,7 @@ def test_wrong_checkpoint_names_the_variant_it_fits():
 
 
 def test_shape_mismatch_is_listed():
-    state = synthetic_state_dict(aotvideo.build_model("deaott"))
+    state = rule_state_dict(aotvideo.build_model("deaott"))
     state["decoder.conv_out.weight"] = torch.zeros(5, 128, 1, 1)
     with pytest.raises(WeightsError, match=r"wrong shape: decoder.conv_out.weight: checkpoint "
                                            r"\(5, 128, 1, 1\) vs model \(11, 128, 1, 1\)"):
@@ -106,7 +106,7 @@ def test_shape_mismatch_is_listed():
 
 
 def test_b_and_l_variants_share_a_layout():
-    state = synthetic_state_dict(aotvideo.build_model("deaotb"))
+    state = rule_state_dict(aotvideo.build_model("deaotb"))
     assert matching_variants(state) == ["deaotb", "deaotl"]
 
 

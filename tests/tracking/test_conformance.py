@@ -1,7 +1,7 @@
 """Conformance with the original implementation, through the public Tracker API.
 
 ``shared/reference`` holds runs of the original code (CPU, float32) with weights drawn by a
-fixed rule; :func:`synthetic_state_dict` regenerates them.  Two checks per run:
+fixed rule; :func:`rule_state_dict` regenerates them.  Two checks per run:
 
 * teacher-forced: every frame's memory is written with the reference prediction
   (``memory_labels``), so each frame's network function is compared on equal inputs --

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import aotvideo
 from aotvideo.cli.train import train_group
 from aotvideo.models.encoders import build_encoder, load_imagenet_weights
-from aotvideo.models.synthetic import synthetic_state_dict
+from aotvideo.models.rule_weights import rule_state_dict
 from aotvideo.training import (ClipDataset, build_sources, export_weights, load_checkpoint,
                                train)
 from aotvideo.training.checkpoint import list_checkpoints
@@ -86,7 +86,7 @@ def test_video_layouts_through_the_cli(tmp_path: Path) -> None:
     ytb = make_video_dataset(tmp_path / "YTB", layout="youtubevos")
     davis = make_video_dataset(tmp_path / "DAVIS", layout="davis")
     init = tmp_path / "init.pth"
-    torch.save({"state_dict": synthetic_state_dict(aotvideo.build_model("deaott"))}, init)
+    torch.save({"state_dict": rule_state_dict(aotvideo.build_model("deaott"))}, init)
     out = tmp_path / "run"
     args = ["pre_ytb_dav", "--model", "deaott", "--ytb-root", str(ytb), "--davis-root",
             str(davis), "--init-weights", str(init), "-o", str(out), "--steps", "2",

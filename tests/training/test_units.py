@@ -194,3 +194,24 @@ def test_cli_show_config_and_errors(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "unknown setting" in bad.output
     missing = runner.invoke(train_group, ["pre", "-o", str(tmp_path / "run"), "--device", "cpu"])
     assert missing.exit_code == 2 and "data.static_root" in missing.output
+
+
+def test_training_precision_follows_the_hardware_like_tracking() -> None:
+    """``amp`` defaults to ``auto``: bfloat16 only on CPUs that compute it natively (emulated
+    bfloat16 trains many times slower than float32), float16 on CUDA; ``--set amp=...`` reads
+    true, false and auto."""
+    from aotvideo.tracking.precision import cpu_has_native_bfloat16
+    from aotvideo.training.trainer import _autocast
+
+    config = stage_config("real", "deaott")
+    assert config.amp == "auto"
+    assert [apply_overrides(config, [f"amp={v}"]).amp for v in ("true", "false", "auto")] == \
+        [True, False, "auto"]
+    cpu = torch.device("cpu")
+    with _autocast(cpu, "auto"):
+        dtype = (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+    assert dtype == (torch.bfloat16 if cpu_has_native_bfloat16() else torch.float32)
+    with _autocast(cpu, True):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with _autocast(cpu, False):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32

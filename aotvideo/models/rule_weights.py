@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 
-def synthetic_tensor(name: str, shape: Iterable[int], dtype: torch.dtype) -> torch.Tensor | None:
+def rule_tensor(name: str, shape: Iterable[int], dtype: torch.dtype) -> torch.Tensor | None:
     """Value of one entry under the reference rule, or ``None`` for integer buffers the
     architecture defines itself (e.g. Swin's ``relative_position_index``)."""
     shape = tuple(int(s) for s in shape)
@@ -36,13 +36,13 @@ def synthetic_tensor(name: str, shape: Iterable[int], dtype: torch.dtype) -> tor
     return torch.from_numpy(np.asarray(value, dtype=np.float64).astype(np.float32)).to(dtype)
 
 
-def synthetic_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+def rule_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A full state dict for ``module`` with every tensor drawn by the reference rule.
 
     Integer buffers that the rule does not draw keep the module's own values.
     """
     out: dict[str, torch.Tensor] = {}
     for name, tensor in module.state_dict().items():
-        value = synthetic_tensor(name, tensor.shape, tensor.dtype)
+        value = rule_tensor(name, tensor.shape, tensor.dtype)
         out[name] = tensor.detach().clone() if value is None else value
     return out
