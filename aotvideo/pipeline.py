@@ -113,7 +113,8 @@ class RunReport:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """One tracked frame: ``labels`` (H x W int64 object ids, 0 = background), the ids present
+    """One tracked frame: ``labels`` (H x W object ids, 0 = background; the smallest unsigned
+    integer type that holds them), the ids present
     in the tracker (``object_ids``), and ``probs`` ((1 + N) x H x W float32, background first)
     when they were asked for."""
 
@@ -133,10 +134,21 @@ def track_frame(tracker: _Tracker, image: np.ndarray, mask: np.ndarray | None, s
     if not started and mask is None:
         height, width = image.shape[:2]
         background = np.ones((1, height, width), np.float32) if probs else None
-        return FrameResult(np.zeros((height, width), dtype=np.int64), (), background)
+        return FrameResult(np.zeros((height, width), dtype=np.uint8), (), background)
     result = tracker.step(image, mask=mask)
-    return FrameResult(_numpy(result.labels), tuple(int(i) for i in result.object_ids),
+    ids = tuple(int(i) for i in result.object_ids)
+    return FrameResult(_compact(_numpy(result.labels), ids), ids,
                        _numpy(result.probs) if probs else None)
+
+
+def _compact(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
+    """Labels in the smallest integer type that holds their ids: uint8 for up to 255 objects
+    (a 4K int64 label map is 66 MB, as uint8 8 MB, and a run keeps several in its queues)."""
+    biggest = max(ids, default=0)
+    for dtype in (np.uint8, np.uint16):
+        if biggest <= np.iinfo(dtype).max:
+            return labels.astype(dtype)
+    return labels
 
 
 def render_frame(mode: str, image: np.ndarray, result: FrameResult, soft: bool = False) -> np.ndarray:

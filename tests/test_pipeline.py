@@ -306,6 +306,7 @@ def test_track_frame_and_render_frame_are_the_shared_step() -> None:
     mask[2:5, 3:7] = 4
     after = track_frame(counting, image, mask, started=False)
     assert counting.steps == 1 and after.object_ids == (4,) and after.probs is None
+    assert after.labels.dtype == np.uint8  # the smallest type for the ids: queues stay small
     assert (render_frame("masks", image, after) == mask).all()
     assert (render_frame("matte", image, after) == np.where(mask > 0, 255, 0)).all()
     rgba = render_frame("alpha", image, after)
