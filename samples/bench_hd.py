@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 import torch
 
-from aotvideo.io.formats import resolve_output
+from aotvideo.io.formats import encoder_options, resolve_output
 from aotvideo.io.masks import read_mask, write_palette_png
 from aotvideo.io.testclips import scene, write_clip
 from aotvideo.render import overlay
@@ -155,7 +155,7 @@ def _encode(pictures: list[np.ndarray], target: Path, mode: str, stages: Stages)
     with av.open(str(target), "w") as out:
         stream = out.add_stream(spec.codec, rate=Fraction(25))
         stream.width, stream.height, stream.pix_fmt = width, height, spec.pix_fmt
-        stream.options = dict(spec.codec_options)
+        stream.options = options = encoder_options(spec, width, height)
         start = time.perf_counter()
         converted = [av.VideoFrame.from_ndarray(p, format="rgb24").reformat(format=spec.pix_fmt)
                      for p in pictures]
@@ -164,7 +164,7 @@ def _encode(pictures: list[np.ndarray], target: Path, mode: str, stages: Stages)
         for frame in converted:
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
-        stages.seconds[f"encode ({spec.codec} {spec.codec_options.get('preset', '')})"] = \
+        stages.seconds[f"encode ({spec.codec} {options.get('preset', '')})"] = \
             time.perf_counter() - start
 
 

@@ -54,48 +54,42 @@ def overlay(
     ids = sorted({int(i) for i in np.unique(labels) if i != 0} if object_ids is None
                  else {int(i) for i in object_ids if int(i) != 0})
     out = frame.copy()
-    if not ids:
-        return out
     width = outline if outline is not None else max(1, round(min(labels.shape) * 0.004))
     alpha = float(np.clip(opacity, 0.0, 1.0))
-    drawn = np.asarray(ids, dtype=np.int64)
-    selected = np.isin(labels, drawn)
-    if not selected.any():
-        return out
-    colours = np.array([object_colour(i) for i in ids], dtype=np.float32)
-    owners = labels[selected]  # the id of each selected pixel, in row-major order
-    slot = np.searchsorted(drawn, owners)
-    pixels = out[selected].astype(np.float32)
-    out[selected] = np.clip(pixels * (1 - alpha) + colours[slot] * alpha + 0.5, 0, 255
-                            ).astype(np.uint8)
-    if width:
-        _draw_outlines(out, labels, selected, owners, ids, colours.astype(np.uint8), width)
+    kernel = (cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+              if width else None)
+    for object_id in ids:
+        _draw_object(out, labels, object_id, alpha, kernel, width)
     return out
 
 
-def _draw_outlines(out: np.ndarray, labels: np.ndarray, selected: np.ndarray,
-                   owners: np.ndarray, ids: list[int], colours: np.ndarray, width: int) -> None:
-    """Paint each object's inner border ``width`` pixels wide in its colour, in place
-    (``owners``: ``labels[selected]``).
+def _blend_table(colour: np.ndarray, alpha: float) -> np.ndarray:
+    """The fill of one object as a lookup table (256 x 1 x 3 uint8): every value a channel can
+    have, blended with the object's colour exactly as ``pixel * (1 - alpha) + colour * alpha``
+    rounds in float32."""
+    values = np.arange(256, dtype=np.float32)[:, None]
+    blended = values * (1 - alpha) + colour[None, :] * alpha + 0.5
+    return np.clip(blended, 0, 255).astype(np.uint8)[:, None, :]
 
-    Each object is eroded inside its bounding box grown by the kernel's reach, which equals
-    eroding the whole frame (outside the box there is nothing of the object) at a fraction of
-    the cost.
-    """
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+
+def _draw_object(out: np.ndarray, labels: np.ndarray, object_id: int, alpha: float,
+                 kernel: np.ndarray | None, width: int) -> None:
+    """Fill and outline one object in place, working only inside its bounding box (grown by
+    the outline's reach, so the erosion sees the box's edge as the frame's)."""
+    mine = labels == object_id
+    left, top, box_w, box_h = cv2.boundingRect(mine.view(np.uint8))
+    if box_w == 0 or box_h == 0:
+        return
     height, frame_width = labels.shape
-    ys, xs = np.nonzero(selected)
-    for colour, object_id in zip(colours, ids):
-        mine = owners == object_id
-        if not mine.any():
-            continue
-        y0, y1 = int(ys[mine].min()), int(ys[mine].max()) + 1
-        x0, x1 = int(xs[mine].min()), int(xs[mine].max()) + 1
-        y0, x0 = max(0, y0 - width - 1), max(0, x0 - width - 1)
-        y1, x1 = min(height, y1 + width + 1), min(frame_width, x1 + width + 1)
-        solid = (labels[y0:y1, x0:x1] == object_id).astype(np.uint8)
-        inner = cv2.erode(solid, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        out[y0:y1, x0:x1][(solid > inner)] = colour
+    y0, x0 = max(0, top - width - 1), max(0, left - width - 1)
+    y1, x1 = min(height, top + box_h + width + 1), min(frame_width, left + box_w + width + 1)
+    region, solid = out[y0:y1, x0:x1], mine[y0:y1, x0:x1]
+    colour = np.array(object_colour(object_id), dtype=np.float32)
+    np.copyto(region, cv2.LUT(region, _blend_table(colour, alpha)), where=solid[..., None])
+    if kernel is not None:
+        solid8 = solid.view(np.uint8)
+        inner = cv2.erode(solid8, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        region[solid8 > inner] = colour.astype(np.uint8)
 
 
 def matte(
