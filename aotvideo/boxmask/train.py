@@ -1,6 +1,6 @@
 """Training the box head on DAVIS 2016 frames (CPU friendly, resumable).
 
-Run as ``python -m aotvideo.boxmask.train --davis-root ../shared/datasets/davis2016-train
+Run as ``aotvideo train boxmask --davis-root ../shared/datasets/davis2016-train
 -o runs/boxmask --encoder-weights ../shared/pretrained/mobilenet_v2_deeplabv3_pascal.pth``.
 The six videos of :data:`aotvideo.training.holdout.DAVIS2016_HOLDOUT` are left out unless
 ``--all-videos`` is given. ``OUT/checkpoint.pth`` is written every ``--save-every`` seconds and at
@@ -10,12 +10,12 @@ Progress is logged with timestamps to ``OUT/train.log``.
 """
 from __future__ import annotations
 
-import argparse
+import contextlib
 import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from .data import FrameRecord, JitterConfig, list_frames, make_training_sample, 
 from .network import BoxMaskNet, HeadConfig, normalise
 from .weights import save_head
 
-__all__ = ["TrainConfig", "train", "export_checkpoint", "main"]
+__all__ = ["TrainConfig", "export_checkpoint", "run_log", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -196,29 +196,10 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], target: str | os.PathL
     save_head(net, head, target, meta)
 
 
-def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m aotvideo.boxmask.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--davis-root", required=True)
-    parser.add_argument("-o", "--out", required=True)
-    parser.add_argument("--steps", type=int, default=1200)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--crop-size", type=int, default=192)
-    parser.add_argument("--encoder-weights")
-    parser.add_argument("--all-videos", action="store_true", help="Train on the held-out six too.")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--save-every", type=float, default=180.0, help="Seconds between checkpoints.")
-    parser.add_argument("--log-every", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--export", metavar="FILE", help="Only export OUT/checkpoint.pth to FILE.")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    args = _arguments(argv)
-    out = Path(args.out)
+@contextlib.contextmanager
+def run_log(out: Path) -> Iterator[None]:
+    """The run's progress (``aotvideo.boxmask`` at INFO) to ``OUT/train.log`` and standard error
+    inside the block; the logger as it was after it."""
     out.mkdir(parents=True, exist_ok=True)
     package_log = logging.getLogger("aotvideo.boxmask")
     handlers = [logging.FileHandler(out / "train.log"), logging.StreamHandler()]
@@ -228,28 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = package_log.level
     package_log.setLevel(logging.INFO)
     try:
-        return _run(args, out)
+        yield
     finally:
         package_log.setLevel(level)
         for handler in handlers:
             package_log.removeHandler(handler)
             handler.close()
-
-
-def _run(args: argparse.Namespace, out: Path) -> int:
-    if args.export:
-        export_checkpoint(out / "checkpoint.pth", args.export)
-        log.info("exported %s to %s", out / "checkpoint.pth", args.export)
-        return 0
-    config = TrainConfig(davis_root=args.davis_root, out=args.out, steps=args.steps,
-                         batch_size=args.batch_size, lr=args.lr,
-                         head=HeadConfig(crop_size=args.crop_size),
-                         exclude=() if args.all_videos else DAVIS2016_HOLDOUT,
-                         encoder_weights=args.encoder_weights, seed=args.seed, threads=args.threads,
-                         save_every=args.save_every, log_every=args.log_every)
-    train(config)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -178,3 +178,43 @@ def export_command(checkpoint: Path, output: Path, which: str, fmt: str) -> None
     with exits_on_errors():
         path = export_weights(checkpoint, output, which=which, reference=fmt == "reference")
     click.echo(f"wrote {path}", err=True)
+
+
+@train_group.command("boxmask", epilog=EXIT_CODES_HELP)
+@click.option("--davis-root", required=True, type=click.Path(exists=True, file_okay=False),
+              help="DAVIS 2016 train folder (JPEGImages/480p, Annotations/480p).")
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False),
+              help="Run folder: checkpoint.pth and train.log; running again continues from it.")
+@click.option("--steps", type=click.IntRange(min=1), default=1200, show_default=True,
+              help="Total optimiser steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--crop-size", type=click.IntRange(min=16), default=192, show_default=True)
+@click.option("--encoder-weights", type=click.Path(exists=True, dir_okay=False),
+              help="DeepLabV3-MobileNetV2 weights (torchvision format) to start the trunk from.")
+@click.option("--all-videos", is_flag=True, help="Train on the six held-out videos too.")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--save-every", type=float, default=180.0, show_default=True,
+              help="Seconds between checkpoints.")
+@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--export", metavar="FILE", help="Only export OUT/checkpoint.pth to FILE (float16 head).")
+def boxmask_command(davis_root: str, out: str, steps: int, batch_size: int, lr: float,
+                    crop_size: int, encoder_weights: str | None, all_videos: bool, threads: int,
+                    save_every: float, log_every: int, seed: int, export: str | None) -> None:
+    """Train the box head (aotvideo mask --box, track --box) on DAVIS 2016 frames."""
+    from ..boxmask.network import HeadConfig
+    from ..boxmask.train import TrainConfig, export_checkpoint, run_log, train
+    from ..training.holdout import DAVIS2016_HOLDOUT
+
+    folder = Path(out)
+    with run_log(folder), exits_on_errors():
+        if export:
+            export_checkpoint(folder / "checkpoint.pth", export)
+            click.echo(f"exported {folder / 'checkpoint.pth'} to {export}", err=True)
+            return
+        train(TrainConfig(davis_root=davis_root, out=out, steps=steps, batch_size=batch_size,
+                          lr=lr, head=HeadConfig(crop_size=crop_size),
+                          exclude=() if all_videos else DAVIS2016_HOLDOUT,
+                          encoder_weights=encoder_weights, seed=seed, threads=threads,
+                          save_every=save_every, log_every=log_every))

@@ -33,7 +33,7 @@ from ..models import build_model, load_weights
 from ..models.encoders import freeze_encoder, load_imagenet_weights
 from ..models.layers import DropPath
 from ..models.model import AOTModel
-from ..tracking.precision import autocast_dtype
+from ..tracking.precision import autocast_dtype, resolve_device
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, config_from_dict, config_to_dict
 from .datasets import ClipDataset, StepBatchSampler, build_sources
@@ -90,9 +90,7 @@ def _setup_distributed(device_kind: str) -> _Distributed:
 
 
 def _device_kind(requested: str | None) -> str:
-    if requested in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(requested).type
+    return resolve_device(None if requested == "auto" else requested).type
 
 
 def _resolve_device(requested: str | None, dist_info: _Distributed) -> torch.device:

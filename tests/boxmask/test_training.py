@@ -7,11 +7,20 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
 from aotvideo.boxmask import load_head
 from aotvideo.boxmask.data import JitterConfig, jitter_box, list_frames, make_training_sample
-from aotvideo.boxmask.train import main as train_main
+from aotvideo.cli.train import train_group
 from aotvideo.errors import AotVideoError
+
+
+def train_main(args: list[str]) -> int:
+    """``aotvideo train ARGS`` in this process; its exit code."""
+    result = CliRunner().invoke(train_group, args)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code
 
 
 def test_jittered_boxes_stay_in_the_picture_and_near_the_object() -> None:
@@ -58,10 +67,10 @@ def test_a_tiny_run_resumes_and_exports(tmp_path: Path) -> None:
     with pytest.raises(AotVideoError, match="not a DAVIS 2016 folder"):
         list_frames(tmp_path)
     out = tmp_path / "run"
-    args = ["--davis-root", str(root), "-o", str(out), "--batch-size", "2", "--crop-size", "32",
-            "--threads", "1", "--log-every", "1"]
+    args = ["boxmask", "--davis-root", str(root), "-o", str(out), "--batch-size", "2",
+            "--crop-size", "32", "--threads", "1", "--log-every", "1"]
     threads = torch.get_num_threads()
-    assert train_main(args + ["--steps", "2"]) == 0
+    assert train_main(args + ["--steps", "2"]) == 0, "the first run failed"
     assert torch.get_num_threads() == threads  # the run's --threads 1 does not leak out
     first = torch.load(out / "checkpoint.pth", weights_only=True)
     assert first["step"] == 2
@@ -73,8 +82,8 @@ def test_a_tiny_run_resumes_and_exports(tmp_path: Path) -> None:
     torch.save(first, out / "checkpoint.pth")
     assert train_main(args + ["--steps", "3"]) == 0  # continues from step 2
     straight = tmp_path / "straight"
-    assert train_main(["--davis-root", str(root), "-o", str(straight), "--batch-size", "2",
-                       "--crop-size", "32", "--threads", "1", "--steps", "3"]) == 0
+    assert train_main(["boxmask", "--davis-root", str(root), "-o", str(straight), "--batch-size",
+                       "2", "--crop-size", "32", "--threads", "1", "--steps", "3"]) == 0
     resumed = torch.load(out / "checkpoint.pth", weights_only=True)[weights][marked].float()
     whole = torch.load(straight / "checkpoint.pth", weights_only=True)[weights][marked].float()
     assert torch.allclose(resumed - whole, torch.full_like(whole, 0.5), atol=0.05)
