@@ -187,6 +187,9 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--modes", default="overlay,matte", help="end-to-end output modes")
     parser.add_argument("--sequence", default="bmx-bumps", help="DAVIS 2016 train sequence")
+    parser.add_argument("--growth", action="store_true",
+                        help="also track the last size's 1-object clip at 3x the frames: peak RSS "
+                             "must not grow with the video's length")
     parser.add_argument("--track-option", action="append", default=[],
                         help="extra option for aotvideo track (repeat), e.g. --track-option=--preset=medium")
     args = parser.parse_args()
@@ -207,6 +210,12 @@ def main() -> int:
                     speed_rows.append(f"| {width}x{height} | {count} | {mode} | {model_fps:.2f} | "
                                       f"{fps:.2f} | {fps / model_fps:.2f} | {rss:.0f} |")
                 print(f"done {width}x{height} {count} object(s)", file=sys.stderr, flush=True)
+        growth = []
+        if args.growth:
+            for frames in (args.frames, 3 * args.frames):
+                clip, mask, _ = make_clip(folder, width, height, frames, 1, args.sequence)
+                fps, rss = end_to_end(clip, mask, "overlay", folder, args.track_option)
+                growth.append(f"| {width}x{height} | {frames} | {fps:.2f} | {rss:.0f} |")
     print(f"{args.frames} frames of {origin}; packaged model, {precision}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"PyAV {av.__version__}; extra track options: {' '.join(args.track_option) or 'none'}")
@@ -220,6 +229,11 @@ def main() -> int:
     for size, count, stages in stage_rows:
         print(f"| {size} | {count} | " + " | ".join(f"{stages.get(n, 0.0):.4f}" for n in names) + " |")
     print("(seconds per frame, each stage alone, one after another)")
+    if growth:
+        print()
+        print("| size | frames | aotvideo track, frames/s | peak RSS, MB |")
+        print("|---|---|---|---|")
+        print("\n".join(growth))
     return 0
 
 
