@@ -15,7 +15,8 @@ import click
 from .. import zoo
 from ..batch.jobs import TrackOptions
 from ..io.masks import parse_mask_entry
-from ..errors import FormatError, InputDecodeError, MaskError, OutputError, WeightsError, error_kind
+from ..errors import (AotVideoError, FormatError, InputDecodeError, MaskError, OutputError,
+                      WeightsError, error_kind)
 from .console import (DownloadPrinter, FramePrinter, Interrupts, fail, frame_printer, say,
                       write_report)
 from .console import progress_style as progress_style_of
@@ -309,8 +310,8 @@ def _track_failed(exc: Exception, pipeline: Pipeline | None, report_path: str | 
         _interrupted(pipeline, report_path, exc)
     if pipeline is not None:
         write_report(report_path, pipeline.report.to_json())
-    if error_kind(exc) == "error":
-        raise exc
+    if error_kind(exc) == "error" and not isinstance(exc, AotVideoError):
+        raise exc  # a bug: keep its traceback
     message = str(exc)
     if isinstance(exc, InputDecodeError) and pipeline is not None:
         message = (f"{exc}; the output is finalized with the {pipeline.report.frames_written} "
