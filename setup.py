@@ -11,7 +11,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["aotvideo", "aotvideo.*"]),
     # plugins/gstreamer/bin: wrappers of GStreamer's programs (executable; the links become copies)
-    package_data={"aotvideo": ["py.typed", "data/*", "plugins/gstreamer/python/*.py", "plugins/gstreamer/bin/*"]},
+    package_data={"aotvideo": ["py.typed", "data/*", "plugins/gstreamer/python/*.py", "plugins/gstreamer/bin/*",
+                              "studio/static/*"]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",
@@ -21,6 +22,9 @@ setup(
         "click>=8.1",
         # checkpoint downloads (aotvideo.download): Google Drive's pages, resume, timeouts
         "requests>=2.28",
+        # aotvideo studio: the correction web app (an ASGI app and its server)
+        "starlette>=0.37",
+        "uvicorn>=0.29",
     ],
     extras_require={
         # Optional CUDA/C++ accelerator for the short-term attention; never required.
@@ -28,7 +32,7 @@ setup(
         "train": ["tensorboard>=2.12", "scikit-image>=0.21"],
         # `aotvideo batch --ray`: jobs spread over a Ray cluster.
         "ray": ["ray>=2.9"],
-        "test": ["pytest>=7.4", "scikit-image>=0.21", "ray>=2.9"],
+        "test": ["pytest>=7.4", "scikit-image>=0.21", "ray>=2.9", "httpx>=0.27", "selenium>=4.15"],
     },
     entry_points={"console_scripts": ["aotvideo=aotvideo.cli:main"]},
 )

@@ -101,9 +101,15 @@ class DeviceError(AotVideoError, RuntimeError):
 
 
 #: The kinds of failure :func:`error_kind` tells apart, most specific first.
+class WorkspaceError(AotVideoError, ValueError):
+    """A studio workspace that cannot be opened or used: not a workspace, made for another
+    video, an unknown object or frame, a damaged file."""
+
+
 ERROR_KINDS: tuple[tuple[type[BaseException], str], ...] = (
     (KeyboardInterrupt, "interrupted"),
     (MaskError, "mask"),
+    (WorkspaceError, "mask"),
     (InputDecodeError, "input_broken"),
     (InputError, "input"),
     (PositionError, "usage"),

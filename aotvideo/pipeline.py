@@ -32,6 +32,7 @@ from .io.formats import OutputSpec, resolve_output
 from .io.masks import mask_ids, select_objects
 from .io.reader import AudioChunk, Frame, VideoInfo, VideoReader
 from .io.writer import PngSequenceWriter, VideoWriter, WriterThread, open_writer
+from .propagation import LabelSpill, track_backward
 from .render import matte, overlay, with_alpha
 
 __all__ = ["FrameResult", "Pipeline", "Progress", "RunReport", "RunRequest", "VideoSource", "VideoSummary",
@@ -82,7 +83,8 @@ class RunReport:
 
     ``status`` is ``pending``, ``running``, ``completed``, ``cancelled``, ``interrupted``,
     ``input_error`` (the input broke off), ``output_error`` or ``failed``; ``message`` says why
-    a run stopped. ``frames`` were tracked, ``frames_written`` reached the output. ``areas``
+    a run stopped. ``frames`` were tracked, ``frames_written`` reached the output;
+    ``frames_backward`` of them were tracked backward from the first mask first. ``areas``
     (when asked for) holds, per frame, the pixels of each object id. ``model``, ``weights``,
     ``device`` and ``precision`` describe the tracker when the caller named them.
     """
@@ -96,6 +98,7 @@ class RunReport:
     message: str | None = None
     frames: int = 0
     frames_written: int = 0
+    frames_backward: int = 0
     seconds: float = 0.0
     fps: float = 0.0
     peak_memory_mb: dict[str, float] = field(default_factory=dict)
@@ -139,6 +142,18 @@ def track_frame(tracker: _Tracker, image: np.ndarray, mask: np.ndarray | None, s
     ids = tuple(int(i) for i in result.object_ids)
     return FrameResult(_compact(_numpy(result.labels), ids), ids,
                        _numpy(result.probs) if probs else None)
+
+
+#: Labels known for a frame before tracking it (``(H x W labels, object ids)``, or ``None``:
+#: track the frame): a studio workspace's masks when exporting, for example.
+KnownLabels = Callable[[int], "tuple[np.ndarray, tuple[int, ...]] | None"]
+
+
+def _one_hot(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
+    """(1 + N) x H x W float32 probabilities that are certain: what a soft matte shows of a frame
+    whose labels were decided without the tracker's probabilities."""
+    planes = [labels == 0] + [labels == i for i in ids]
+    return np.stack(planes).astype(np.float32)
 
 
 def _compact(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
@@ -253,7 +268,10 @@ class Pipeline:
     """One tracking run from an open reader to an open writer.
 
     ``masks`` maps frame index -> upright label map (see :func:`check_masks`); tracking starts
-    at the first of them (earlier frames have no objects). ``mode`` is ``overlay``, ``matte``,
+    at the first of them. Earlier frames have no objects, unless ``backward_from`` names the
+    input file: they are then tracked backward from the first mask (read by index, a chunk at a
+    time, and kept on disk until written in order; :mod:`aotvideo.propagation`). ``known``
+    gives labels decided beforehand for some frames (used instead of tracking them). ``mode`` is ``overlay``, ``matte``,
     ``alpha`` or ``masks``; ``soft`` makes mattes from probabilities. ``progress`` is called
     after every frame. ``model`` and ``weights`` name the tracker's in the report; its device and
     precision are read from the tracker.
@@ -277,6 +295,8 @@ class Pipeline:
         areas: bool = True,
         model: str | None = None,
         weights: str | None = None,
+        backward_from: str | None = None,
+        known: KnownLabels | None = None,
     ) -> None:
         if mode not in ("overlay", "matte", "alpha", "masks"):
             raise ValueError(f"unknown mode {mode!r}")
@@ -289,6 +309,9 @@ class Pipeline:
         self.queue_size = queue_size
         self.progress = progress
         self.keep_areas = areas
+        self.backward_from = backward_from
+        self.known = known
+        self._spill: LabelSpill | None = None
         self._quarters = (reader.info.rotation // 90) % 4
         # Writers that keep the display rotation as metadata take stored-orientation images.
         self._to_stored = bool(writer.rotation) and self._quarters != 0
@@ -329,9 +352,37 @@ class Pipeline:
         if self._quarters:
             upright = np.ascontiguousarray(np.rot90(upright, self._quarters))
         wants_probs = self.soft and self.mode in ("matte", "alpha")
+        given = self._labels_known(frame.index)
+        if given is not None:
+            labels, ids = given
+            probs = _one_hot(labels, ids) if wants_probs else None
+            return _Work(frame, upright, FrameResult(_compact(labels, ids), ids, probs))
         result = track_frame(self.tracker, upright, self.masks.get(frame.index), started,
                              probs=wants_probs)
         return _Work(frame, upright, result)
+
+    def _labels_known(self, index: int) -> tuple[np.ndarray, tuple[int, ...]] | None:
+        """Labels decided before the forward pass: the backward pass's, or ``known``'s."""
+        if self._spill is not None and index in self._spill:
+            return self._spill.get(index)
+        return None if self.known is None else self.known(index)
+
+    def _track_backward(self, counts: _Counts) -> None:
+        """Frames before the first mask, tracked backward from it into a spill on disk."""
+        first = min(self.masks)
+        if self.backward_from is None or first == 0:
+            return
+        self._spill = LabelSpill()
+        reset = getattr(self.tracker, "reset", None)
+
+        def progress(done: int) -> None:
+            counts.backward = done
+            self._report_progress(counts)
+
+        track_backward(self.backward_from, {first: self.masks[first]}, lambda: self.tracker,
+                       self._spill, progress=progress, should_stop=self._cancel.is_set)
+        if reset is not None:
+            reset()
 
     def run(self) -> RunReport:
         """Process the whole input; see the class docstring for what it returns and raises."""
@@ -343,6 +394,8 @@ class Pipeline:
         status = "completed"
         sink = WriterThread(self._handle, self.writer.close, queue_size=self.queue_size)
         try:
+            if self.masks:
+                self._track_backward(counts)
             for item in self.reader.items():
                 if sink.failed or self._cancel.is_set():
                     break
@@ -368,6 +421,8 @@ class Pipeline:
             except KeyboardInterrupt as exc:  # a second Ctrl-C while finalizing
                 status, error = "interrupted", error or exc
             self.reader.close()
+            if self._spill is not None:
+                self._spill.close()
         status, error, output_problem = _with_write_error(status, error, sink.error)
         self._finish_report(status, error, output_problem, counts)
         if error is not None:
@@ -385,12 +440,19 @@ class Pipeline:
                 "time": round(work.frame.time, 6),
                 "pixels": {str(int(v)): int(c) for v, c in zip(values, pixels) if v != 0},
             })
-        if self.progress is not None:
-            total = self.reader.info.frames
-            elapsed = time.monotonic() - counts.start
-            fps = counts.done / elapsed if elapsed > 0 else 0.0
-            eta = (total - counts.done) / fps if total and fps > 0 and total >= counts.done else None
-            self.progress(Progress(counts.done, total, elapsed, fps, eta))
+        self._report_progress(counts)
+
+    def _report_progress(self, counts: _Counts) -> None:
+        if self.progress is None:
+            return
+        total = self.reader.info.frames
+        done = counts.done + counts.backward
+        if total is not None and self._spill is not None:
+            total += len(self._spill)  # the backward pass's frames are tracked, then written
+        elapsed = time.monotonic() - counts.start
+        fps = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / fps if total and fps > 0 and total >= done else None
+        self.progress(Progress(done, total, elapsed, fps, eta))
 
     def _finish_report(self, status: str, error: BaseException | None,
                        output_problem: BaseException | None, counts: _Counts) -> None:
@@ -400,6 +462,7 @@ class Pipeline:
         report.status = status
         report.message = None if error is None else (str(error) or type(error).__name__)
         report.frames, report.frames_written = done, written
+        report.frames_backward = counts.backward
         report.seconds = round(elapsed, 3)
         report.fps = round(done / elapsed, 3) if elapsed > 0 else 0.0
         report.peak_memory_mb = _peak_memory_mb()
@@ -418,6 +481,7 @@ class _Counts:
 
     start: float
     done: int = 0
+    backward: int = 0
     objects: set[int] = field(default_factory=set)
 
 
@@ -493,7 +557,9 @@ class RunRequest:
     reader (e.g. boxes on the first frame). ``objects`` keeps only these ids; ``mask_names``
     name the masks in messages. ``areas`` records each object's pixels per frame in the report.
     ``write_to`` writes the output under another name than ``output.target`` (a batch writes a
-    partial file and renames it when complete).
+    partial file and renames it when complete). ``backward`` tracks the frames before the first
+    mask backward from it (a file input only: a pipe cannot be read backward). ``known`` gives
+    labels decided beforehand (see :class:`Pipeline`).
     """
 
     source: VideoSource
@@ -504,6 +570,13 @@ class RunRequest:
     soft: bool = False
     areas: bool = False
     write_to: str | None = None
+    backward: bool = False
+    known: KnownLabels | None = None
+
+    @property
+    def can_go_backward(self) -> bool:
+        """Whether the input can be read backward: a file, not standard input or raw video."""
+        return self.source.path != "-" and self.source.raw_size is None and self.source.format is None
 
 
 def check_palette_ids(masks: Masks) -> None:
@@ -546,8 +619,10 @@ def open_run(
                              frame_rate=info.frame_rate, rotation=info.rotation,
                              audio_stream=reader.audio_stream)
         reader.set_audio_mode(writer.audio_mode)  # type: ignore[arg-type]
+        backward_from = request.source.path if request.backward and request.can_go_backward else None
         yield Pipeline(reader, writer, session, checked, mode=spec.mode, soft=request.soft,
-                       progress=progress, areas=request.areas, model=model, weights=weights)
+                       progress=progress, areas=request.areas, model=model, weights=weights,
+                       backward_from=backward_from, known=request.known)
 
 
 def run_track(

@@ -195,7 +195,7 @@ class OptionSchema(Protocol):
 
 
 #: Manifest fields that are not options.
-_JOB_FIELDS = ("input", "mask", "output", "id")
+_JOB_FIELDS = ("input", "mask", "workspace", "output", "id")
 
 
 def _absolute(path: str, base: Path) -> str:
@@ -229,6 +229,33 @@ def _mask_entries(value: Any, entry: ManifestEntry) -> list[tuple[int, str]]:
     if not masks:
         raise ManifestError(f"{entry.where}: no mask: give 'mask' (a path, or FRAME:PATH entries)")
     return sorted(masks.items())
+
+
+def _workspace_entries(value: Any, entry: ManifestEntry) -> list[tuple[int, str]]:
+    """A studio workspace's keyframes as (frame, mask path) pairs."""
+    from ..errors import WorkspaceError
+    from ..io.workspace import Workspace
+
+    if not isinstance(value, str) or not value:
+        raise ManifestError(f"{entry.where}: 'workspace' is the folder of a studio workspace")
+    try:
+        return Workspace.open(_absolute(value, entry.base)).mask_entries()
+    except WorkspaceError as exc:
+        raise ManifestError(f"{entry.where}: {exc}") from None
+
+
+def _job_masks(entry: ManifestEntry) -> list[tuple[int, str]]:
+    """The job's masks: its 'mask' entries, or the keyframes of its 'workspace'."""
+    has_mask = entry.fields.get("mask") not in (None, "")
+    has_workspace = entry.fields.get("workspace") not in (None, "")
+    if has_mask and has_workspace:
+        raise ManifestError(f"{entry.where}: give 'mask' or 'workspace', not both")
+    if has_workspace:
+        return _workspace_entries(entry.fields["workspace"], entry)
+    if "mask" not in entry.fields:
+        raise ManifestError(f"{entry.where}: no 'mask' (the objects on the first frame) and no "
+                            "'workspace' (a studio workspace's keyframes)")
+    return _mask_entries(entry.fields["mask"], entry)
 
 
 def _options(entry: ManifestEntry, defaults: Mapping[str, Any], schema: OptionSchema) -> TrackOptions:
@@ -298,9 +325,7 @@ def build_job(entry: ManifestEntry, *, defaults: Mapping[str, Any], schema: Opti
         raise ManifestError(f"{entry.where}: a batch job cannot read standard input")
     input = _absolute(raw_input, entry.base)
     options = _options(entry, defaults, schema)  # first: an unsupported 'box' says what to do
-    if "mask" not in entry.fields:
-        raise ManifestError(f"{entry.where}: no 'mask' (the objects on the first frame)")
-    masks = _mask_entries(entry.fields["mask"], entry)
+    masks = _job_masks(entry)
     raw_id = entry.fields.get("id")
     wanted = str(raw_id) if raw_id not in (None, "") else Path(input).stem
     if "/" in wanted or os.sep in wanted or wanted.startswith("."):

@@ -10,6 +10,7 @@ from .exits import EXIT_CODES_HELP
 from .frame import frame_command
 from .gst import gst_path
 from .mask import mask_command
+from .studio import studio
 from .track import track
 from .train import train_group
 from .weights import weights
@@ -37,5 +38,5 @@ def main() -> None:
 
 
 for _command in (track, make_batch_command(track), mask_command, frame_command, weights,
-                 eval_group, train_group, bench, gst_path):
+                 eval_group, train_group, bench, gst_path, studio):
     main.add_command(_command)

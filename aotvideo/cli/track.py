@@ -40,6 +40,13 @@ if TYPE_CHECKING:
               help="Instead of --mask: b" + box_option_help[1:])
 @click.option("--box-method", type=click.Choice(["auto", "head", "grabcut"]), default="auto",
               show_default=True, help=method_option_help)
+@click.option("-w", "--workspace", metavar="DIR",
+              help="Instead of --mask: the keyframes of a studio workspace (aotvideo studio), each "
+                   "a --mask FRAME:PATH.")
+@click.option("--backward/--no-backward", default=None,
+              help="Track the frames before the first mask backward from it (default: on for video "
+                   "files; a pipe or raw input cannot be read backward, so there those frames stay "
+                   "empty).")
 @click.option("--save-mask", metavar="PATH.png", help="Also save the mask made from --box (palette PNG).")
 @click.option("-o", "--output", metavar="PATH",
               help="Output file, folder (PNG frames), or - for standard output (needs --format). "
@@ -96,7 +103,7 @@ if TYPE_CHECKING:
               help="Progress on standard error: auto = a bar when it is a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary; errors only.")
 def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box_method: str,
-          save_mask: str | None, output: str | None, mode: str, soft: bool,
+          workspace: str | None, backward: bool | None, save_mask: str | None, output: str | None, mode: str, soft: bool,
           objects: str | None, fmt: str | None, codec: str | None, crf: int | None,
           preset: str | None, out_pix_fmt: str | None, model: str, weights: str | None,
           device: str | None, amp: bool | None, flip: bool, scales: str, max_long_term: int | None,
@@ -114,16 +121,19 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
       aotvideo track in.mp4 --box 120,40,380,300 --box 400,60,560,330
       aotvideo track in.mp4 -m first.png --mode alpha -o cut.mov
       aotvideo track in.mp4 -m first.png -m 120:fix.png --mode masks -o masks/
+      aotvideo track in.mp4 -m 120:key.png          # both ways from frame 120
+      aotvideo track in.mp4 --workspace in.studio --mode alpha -o cut.mov
       ffmpeg -i in.mp4 -f nut - | aotvideo track - -m first.png -o - -f nut | ffplay -
     """
-    boxes = check_box_args(box_args, mask_args, save_mask)
+    boxes = [] if workspace else check_box_args(box_args, mask_args, save_mask)
     size = _check_input_options(input, output, mode, soft, raw_size, raw_pix_fmt, rate,
                                 input_format)
     selected = parse_ids(objects)
     scale_values = parse_scales(scales)
     spec = _output_spec(input, output, mode, fmt, codec, crf, preset, out_pix_fmt)
     weights_path = _track_weights(model, weights, progress_style, quiet)
-    entries = _mask_entries(mask_args)
+    entries = _workspace_entries(workspace, mask_args, box_args) if workspace else _mask_entries(mask_args)
+    both_ways = _check_backward(backward, input, size, input_format)
     _check_spares_inputs(spec, input, [path for _, path in entries], save_mask)
     masks, names = _read_masks(entries, selected)
     tracker_spec = TrackOptions(
@@ -141,7 +151,8 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
         spec,
         (lambda reader: {0: masks_for_track(reader, boxes, box_method, device, save_mask, quiet)})
         if boxes else masks,
-        objects=selected, mask_names=names, soft=soft, areas=report_path is not None)
+        objects=selected, mask_names=names, soft=soft, areas=report_path is not None,
+        backward=both_ways)
     printer = frame_printer(progress_style, quiet)
     interrupts = Interrupts()
     pipeline: Pipeline | None = None
@@ -216,6 +227,32 @@ def _mask_entries(mask_args: tuple[str, ...]) -> list[tuple[int, str]]:
             fail(f"two masks for frame {index}", EXIT_MASK)
         entries[index] = path
     return sorted(entries.items())
+
+
+def _workspace_entries(workspace: str, mask_args: tuple[str, ...],
+                       box_args: tuple[str, ...]) -> list[tuple[int, str]]:
+    """A studio workspace's keyframes as (frame, mask path) pairs; exits 2 with --mask or
+    --box, 3 for a workspace that cannot be used."""
+    from ..errors import WorkspaceError
+    from ..io.workspace import Workspace
+
+    if mask_args or box_args:
+        fail("--workspace gives the masks: leave out --mask and --box", EXIT_USAGE)
+    try:
+        return Workspace.open(workspace).mask_entries()
+    except WorkspaceError as exc:
+        fail(str(exc), EXIT_MASK)
+
+
+def _check_backward(backward: bool | None, input: str, raw_size: Any,
+                    input_format: str | None) -> bool:
+    """Whether to track backward before the first mask: on by default for files; asking for it
+    with a pipe or raw input is a usage error (exit 2)."""
+    readable = input != "-" and raw_size is None and input_format is None
+    if backward and not readable:
+        fail("--backward needs a video file: a pipe or raw input cannot be read backward",
+             EXIT_USAGE)
+    return readable if backward is None else backward
 
 
 def _check_spares_inputs(spec: Any, input: str, mask_paths: list[str],

@@ -14,8 +14,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..errors import OutputError, PositionError
+from ..errors import PositionError
 from .masks import encode_png
+from .paths import write_atomic
 from .reader import Frame, VideoReader
 
 __all__ = ["ExportedFrame", "FramePosition", "grab_frame", "parse_position", "upright", "write_png"]
@@ -144,14 +145,4 @@ def write_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
 
     Raises :class:`~aotvideo.errors.OutputError` when it cannot be written.
     """
-    data = encode_png(np.ascontiguousarray(image, dtype=np.uint8))
-    target = os.fspath(path)
-    temporary = f"{target}.tmp{os.getpid()}"
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, target)
-    except OSError as exc:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    write_atomic(path, encode_png(np.ascontiguousarray(image, dtype=np.uint8)))

@@ -14,6 +14,27 @@ from ..errors import OutputError
 STDIO = "-"
 
 
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader, or the file after a crash, holds either the
+    old content or the new one in full: a temporary file beside it, flushed to disk, renamed.
+
+    Raises :class:`~aotvideo.errors.OutputError` when it cannot be written.
+    """
+    target = os.fspath(path)
+    folder, name = os.path.split(target)
+    temporary = os.path.join(folder, f".{name}.tmp{os.getpid()}")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except OSError as exc:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
 def same_file(first: str | os.PathLike[str], second: str | os.PathLike[str]) -> bool:
     """Whether two paths name the same file: the same place once symbolic links and ``..`` are
     resolved, or (both existing) the same device and inode, so hard links count too.  ``-``
@@ -72,4 +93,4 @@ def check_spares(output: str | os.PathLike[str], read: Mapping[str, str | os.Pat
                               "would be written over it; choose another folder")
 
 
-__all__ = ["check_spares", "file_key", "inside", "same_file"]
+__all__ = ["check_spares", "file_key", "inside", "same_file", "write_atomic"]
