@@ -32,7 +32,7 @@ setup(
         "train": ["tensorboard>=2.12", "scikit-image>=0.21"],
         # `aotvideo batch --ray`: jobs spread over a Ray cluster.
         "ray": ["ray>=2.9"],
-        "test": ["pytest>=7.4", "scikit-image>=0.21", "ray>=2.9", "httpx>=0.27", "selenium>=4.15"],
+        "test": ["pytest>=7.4", "scikit-image>=0.21", "ray>=2.9", "httpx2>=2.0", "selenium>=4.15"],
     },
     entry_points={"console_scripts": ["aotvideo=aotvideo.cli:main"]},
 )

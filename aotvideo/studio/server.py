@@ -299,6 +299,7 @@ class StudioServer:
         except OSError as exc:
             self._socket.close()
             raise WorkspaceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        self._socket.listen(128)  # connections wait from here on, even before run() serves them
         self.host, self.port = host, self._socket.getsockname()[1]
         app = make_app(session, token=self.token, loopback_only=is_loopback(host))
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
