@@ -198,10 +198,15 @@ class Workspace:
 
     # -- objects -------------------------------------------------------------------------------
 
-    def add_object(self, name: str | None = None) -> ObjectInfo:
-        """A new object with the smallest free id (1-255)."""
+    def add_object(self, name: str | None = None, object_id: int | None = None) -> ObjectInfo:
+        """A new object: ``object_id`` (1-255, not taken), or the smallest free id."""
         used = {o.id for o in self.objects}
-        free = next((i for i in range(1, 256) if i not in used), None)
+        if object_id is not None:
+            if not 1 <= object_id <= 255 or object_id in used:
+                raise WorkspaceError(f"object id {object_id} is taken or not in 1-255")
+            free: int | None = object_id
+        else:
+            free = next((i for i in range(1, 256) if i not in used), None)
         if free is None:
             raise WorkspaceError("a workspace holds at most 255 objects")
         info = ObjectInfo(free, (name or "").strip() or f"object {free}")

@@ -254,8 +254,8 @@ class StudioSession:
         with self._lock:
             known = {o.id for o in self.workspace.objects}
             for object_id in mask_ids(labels):
-                while object_id not in known:
-                    known.add(self.workspace.add_object().id)
+                if object_id not in known:
+                    self.workspace.add_object(object_id=object_id)
             self.workspace.write_keyframe(index, labels.astype(np.uint8))
         self.events.publish({"type": "objects"})
         self.events.publish({"type": "mask", "index": index, "keyframe": True})

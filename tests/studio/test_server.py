@@ -85,11 +85,14 @@ def test_import_undo_and_keyframe_marks(client: TestClient, session: StudioSessi
     assert response.json()["objects"] == [1, 2]  # new ids became objects
     assert [o["id"] for o in client.get("/api/project").json()["objects"]] == [1, 2]
     assert np.array_equal(session.labels(7), truth[7])
+    write_palette_png(tmp_path / "five.png", (truth[7] == 1).astype(np.uint8) * 5)
+    assert client.post("/api/frames/9/import", content=(tmp_path / "five.png").read_bytes()).json()["objects"] == [5]
+    assert [o["id"] for o in client.get("/api/project").json()["objects"]] == [1, 2, 5]  # its own id
     # a palette PNG PUT keeps its indices as ids, like the import
     assert client.put("/api/frames/8/labels", content=(tmp_path / "m.png").read_bytes()).status_code == 200
     assert np.array_equal(session.labels(8), truth[7])
     assert client.post("/api/frames/8/keyframe", json={"keyframe": False}).status_code == 200
-    assert client.get("/api/project").json()["keyframes"] == [7]
+    assert client.get("/api/project").json()["keyframes"] == [7, 9]
     assert client.delete("/api/frames/8/labels").status_code == 200
     assert session.labels(8) is None
 
