@@ -14,9 +14,11 @@ from ..errors import OutputError
 STDIO = "-"
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that a reader, or the file after a crash, holds either the
-    old content or the new one in full: a temporary file beside it, flushed to disk, renamed.
+    old content or the new one in full: a temporary file beside it, renamed over the target.
+    ``durable``: flushed to the disk before the rename, so that it also survives a power cut
+    (a killed process loses nothing either way: the data is in the kernel's cache).
 
     Raises :class:`~aotvideo.errors.OutputError` when it cannot be written.
     """
@@ -26,8 +28,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     try:
         with open(temporary, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(temporary, target)
     except OSError as exc:
         if os.path.exists(temporary):

@@ -13,6 +13,7 @@ backward through an hour of video holds one chunk of frames, never the whole vid
 """
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 from collections.abc import Iterator
@@ -51,7 +52,7 @@ class SeekableVideo:
     :meth:`close`.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, _index: tuple[list[int], list[int]] | None = None) -> None:
         self.path = os.fspath(path)
         if not Path(self.path).is_file():
             raise InputError(f"input {self.path}: file not found (backward tracking and the studio "
@@ -61,9 +62,15 @@ class SeekableVideo:
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise InputError(f"cannot open input {self.path}: {exc}") from exc
         self._lock = threading.Lock()
+        self._keys: list[int] = []  # indices of key frames (where decoding can start)
+        self._cursor: Iterator[av.VideoFrame] | None = None  # decoding on from _cursor_index
+        self._cursor_index = -1
         try:
             self._stream = self._video_stream()
-            self._pts = self._list_timestamps()
+            if _index is None:
+                self._pts = self._list_timestamps()
+            else:
+                self._pts, self._keys = _index
             first = self._decode_range(0, 1, rotate=False)[0]
         except BaseException:
             self._container.close()
@@ -72,6 +79,11 @@ class SeekableVideo:
         self.height, self.width = upright(first, self.rotation).shape[:2]
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.frame_rate: float | None = float(rate) if rate else None
+
+    def reopen(self) -> SeekableVideo:
+        """Another reader of the same file with its own decoder (the frame list is shared, not
+        read again): a background walk through the video then does not disturb this one."""
+        return SeekableVideo(self.path, _index=(self._pts, self._keys))
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -87,6 +99,7 @@ class SeekableVideo:
     def _list_timestamps(self) -> list[int]:
         """Presentation timestamps of every video frame, ascending (demuxed, not decoded)."""
         stamps: list[int] = []
+        keys: set[int] = set()
         try:
             for packet in self._container.demux(self._stream):
                 if packet.size == 0 or getattr(packet, "is_discard", False):
@@ -95,11 +108,15 @@ class SeekableVideo:
                     raise InputError(f"input {self.path}: video packets without timestamps cannot "
                                      "be read by index; remux it first (ffmpeg -i IN -c copy OUT.mkv)")
                 stamps.append(int(packet.pts))
+                if packet.is_keyframe:
+                    keys.add(int(packet.pts))
         except av.FFmpegError as exc:
             raise InputError(f"input {self.path}: cannot read its packets: {exc}") from exc
         if not stamps:
             raise InputError(f"input {self.path} has no video frames")
-        return sorted(stamps)
+        stamps.sort()
+        self._keys = [i for i, pts in enumerate(stamps) if pts in keys] or [0]
+        return stamps
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -141,19 +158,31 @@ class SeekableVideo:
                 yield from zip(range(start, stop), images)
                 index = stop
             else:
-                start, stop = max(index - chunk + 1, last), index + 1
+                start, stop = self._backward_chunk(index, last, chunk), index + 1
                 images = self.read(start, stop)
                 for offset in range(len(images) - 1, -1, -1):
                     yield start + offset, images[offset]
                 images.clear()
                 index = start - 1
 
+    def _backward_chunk(self, index: int, last: int, chunk: int) -> int:
+        """Where the chunk ending at ``index`` starts on a backward walk: at least ``chunk``
+        frames back, moved back to a key frame so that every frame decoded is used, unless that
+        would hold more than four chunks (then some frames are decoded for nothing)."""
+        wanted = max(index - chunk + 1, last)
+        position = bisect.bisect_right(self._keys, wanted) - 1
+        key = self._keys[position] if position >= 0 else 0
+        return max(last, key) if index - key < 4 * chunk else wanted
+
     def _decode_range(self, start: int, stop: int, *, rotate: bool) -> list[np.ndarray]:
         first_pts, last_pts = self._pts[start], self._pts[stop - 1]
         images: list[np.ndarray] = []
         try:
-            self._container.seek(first_pts, stream=self._stream, backward=True, any_frame=False)
-            for decoded in self._decoded():
+            if self._cursor is None or self._cursor_index != start:  # else: decoding goes on
+                self._container.seek(first_pts, stream=self._stream, backward=True, any_frame=False)
+                self._cursor = self._decoded()
+            self._cursor_index = -1
+            for decoded in self._cursor:
                 pts = decoded.pts
                 if pts is None or pts < first_pts:
                     continue
@@ -162,11 +191,14 @@ class SeekableVideo:
                 image = decoded.to_ndarray(format="rgb24")
                 images.append(upright(image, self.rotation) if rotate else image)
                 if pts >= last_pts or len(images) == stop - start:
+                    self._cursor_index = stop
                     break
         except av.FFmpegError as exc:
+            self._cursor = None
             raise InputDecodeError(f"{self.path}: decoding frames {start} to {stop - 1} failed: "
                                    f"{exc}") from exc
         if len(images) != stop - start:
+            self._cursor = None
             raise InputDecodeError(f"{self.path}: frames {start} to {stop - 1} were asked for but "
                                    f"only {len(images)} decoded (the file breaks off)")
         return images

@@ -7,8 +7,10 @@
       masks/00000120.png  frame 120's label map (palette PNG, DAVIS palette: index = object id)
       presence.log        which objects each written frame holds (one line per write; for the timeline)
 
-Every mask and ``project.json`` is written atomically (a temporary file, flushed, renamed), so a
-killed process leaves each file either as it was or as it was meant to be: no edit is half-saved.
+Every mask and ``project.json`` is written atomically (a temporary file, renamed), so a killed
+process leaves each file either as it was or as it was meant to be: no edit is half-saved. Edits
+(keyframes, objects) are also flushed to the disk before the rename, so they survive a power cut;
+propagated masks are not (a propagation can be run again; flushing every frame would slow it).
 ``presence.log`` is append-only; a torn last line is ignored and it is rewritten compactly
 when the workspace opens.
 
@@ -256,7 +258,7 @@ class Workspace:
         """Save a decided mask for frame ``index`` and make it a keyframe (an empty mask: the
         frame has no objects, decided so)."""
         labels = self._checked(index, labels)
-        self._write(index, labels)
+        self._write(index, labels, durable=True)
         if index not in self.keyframes:
             self._project["keyframes"].append(index)
             self._save_project()
@@ -266,7 +268,7 @@ class Workspace:
         whether it was written)."""
         if index in self._project["keyframes"]:
             return False
-        self._write(index, self._checked(index, labels))
+        self._write(index, self._checked(index, labels), durable=False)
         return True
 
     def set_keyframe(self, index: int, keyframe: bool) -> None:
@@ -311,12 +313,12 @@ class Workspace:
                                  f"{width}x{height}")
         if labels.size and (labels.min() < 0 or labels.max() > 255):
             raise WorkspaceError("object ids must be 1-255")
-        labels = labels.astype(np.uint8)
+        labels = labels.astype(np.uint8, copy=False)
         self.check_ids(labels)
         return labels
 
-    def _write(self, index: int, labels: np.ndarray) -> None:
-        write_atomic(self.mask_path(index), encode_png(labels, palette=_PALETTE))
+    def _write(self, index: int, labels: np.ndarray, durable: bool = True) -> None:
+        write_atomic(self.mask_path(index), encode_png(labels, palette=_PALETTE), durable=durable)
         ids = mask_ids(labels)
         self._presence[index] = ids
         self._log_presence(index, ids)

@@ -12,6 +12,8 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -93,7 +95,7 @@ class _Job:
         self.cancel = threading.Event()
         self.running = threading.Event()
         self.running.set()
-        self.thread: threading.Thread | None = None
+        self.done: Future[None] | None = None
         self.stop: Callable[[], None] | None = None  # an export's pipeline.cancel
 
 
@@ -166,8 +168,12 @@ class StudioSession:
         self.tracker_spec = tracker
         self.events = EventLog()
         self._frames = _FrameCache(cache_bytes)
+        self._decoded: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.RLock()  # workspace writes: page requests and the job thread
         self._job: _Job | None = None
+        # one long-lived thread runs every job: a new thread per job would get its own malloc
+        # arena, and the memory of finished jobs would stay with the process
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-job")
         self._segmenter: Any = None
 
     # -- what the page shows ----------------------------------------------------------------------
@@ -195,13 +201,28 @@ class StudioSession:
         self._check_frame(index)
         data = self._frames.get(index)
         if data is None:
-            image = self.video.frame(index)
+            image = self._image(index)
             ok, encoded = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
             if not ok:
                 raise WorkspaceError(f"frame {index} cannot be encoded")
             data = encoded.tobytes()
             self._frames.put(index, data)
         return data
+
+    def _image(self, index: int) -> np.ndarray:
+        """Frame ``index`` decoded (the last few are kept: edits on one frame decode it once)."""
+        self._check_frame(index)
+        with self._lock:
+            image = self._decoded.get(index)
+            if image is not None:
+                self._decoded.move_to_end(index)
+                return image
+        image = self.video.frame(index)
+        with self._lock:
+            self._decoded[index] = image
+            while len(self._decoded) > 4:
+                self._decoded.popitem(last=False)
+        return image
 
     def labels_png(self, index: int) -> bytes | None:
         """Frame ``index``'s label map as a grayscale PNG (pixel value = object id), or ``None``
@@ -266,7 +287,7 @@ class StudioSession:
         ``(x0, y0, x1, y1)`` (it takes those pixels from other objects)."""
         from ..boxmask import BoxSegmenter
 
-        image = self.video.frame(self._check_frame(index))
+        image = self._image(index)
         if self._segmenter is None:
             self._segmenter = BoxSegmenter()
         found = self._segmenter.masks(image, [box])[0]
@@ -278,7 +299,7 @@ class StudioSession:
         (:func:`aotvideo.boxmask.clicks.refine_with_clicks`)."""
         from ..boxmask.clicks import refine_with_clicks
 
-        image = self.video.frame(self._check_frame(index))
+        image = self._image(index)
         current = self.labels(index)
         mine = np.zeros(image.shape[:2], bool) if current is None else current == object_id
         found = refine_with_clicks(image, mine, positives, negatives)
@@ -361,16 +382,20 @@ class StudioSession:
     def wait(self, timeout: float | None = None) -> JobStatus | None:
         """Wait for the job to end (tests, scripts); returns its status."""
         job = self._job
-        if job is not None and job.thread is not None:
-            job.thread.join(timeout)
+        if job is not None and job.done is not None:
+            wait_futures([job.done], timeout)
         return None if job is None else job.status
 
     def close(self) -> None:
         """Cancel the job and release the video."""
-        if self._job is not None and self._job.thread is not None and self._job.thread.is_alive():
-            self._job.cancel.set()
-            self._job.running.set()
-            self._job.thread.join(30)
+        job = self._job
+        if job is not None and job.done is not None and not job.done.done():
+            job.cancel.set()
+            if job.stop is not None:
+                job.stop()
+            job.running.set()
+            wait_futures([job.done], 30)
+        self._worker.shutdown(wait=False)
         self.video.close()
 
     # -- job internals ----------------------------------------------------------------------------
@@ -403,9 +428,8 @@ class StudioSession:
                 job.status.message = f"{type(exc).__name__}: {exc}"
             self._publish_job(job)
 
-        job.thread = threading.Thread(target=body, name=f"studio-{status.kind}", daemon=True)
         self._publish_job(job)
-        job.thread.start()
+        job.done = self._worker.submit(body)
         return replace(status)
 
     def _publish_job(self, job: _Job) -> None:
@@ -419,8 +443,16 @@ class StudioSession:
     def _run_propagation(self, job: _Job, run: Propagation, labels: np.ndarray) -> None:
         tracker = build_tracker(self.tracker_spec)
         keyframes = self.workspace.keyframe_masks()
-        started = time.monotonic()
-        for frame in propagate(self.video, tracker, labels, run, keyframes):
+        with self.video.reopen() as video:  # its own decoder: the page's reads do not move it
+            self._propagate_frames(job, video, tracker, labels, run, keyframes)
+
+    def _propagate_frames(self, job: _Job, video: SeekableVideo, tracker: Any, labels: np.ndarray,
+                          run: Propagation, keyframes: Any) -> None:
+        """The propagation loop: write each frame reached (keyframes excepted), publish it.
+        Its frames/s counts from the first frame reached, like a tracker's own speed (which
+        leaves out the start frame's reference step)."""
+        first: float | None = None
+        for frame in propagate(video, tracker, labels, run, keyframes):
             if not self._gate(job):
                 break
             if not frame.keyframe:
@@ -429,8 +461,10 @@ class StudioSession:
             else:
                 written = False
             job.status.done += 1
-            elapsed = time.monotonic() - started
-            job.status.detail["fps"] = round(job.status.done / elapsed, 2) if elapsed > 0 else 0.0
+            now = time.monotonic()
+            first = now if first is None else first
+            if now > first:
+                job.status.detail["fps"] = round((job.status.done - 1) / (now - first), 2)
             self.events.publish({"type": "propagated", "index": frame.index, "written": written,
                                  "ids": list(mask_ids(frame.labels)), "done": job.status.done,
                                  "total": job.status.total})
