@@ -32,7 +32,7 @@ def studio(video: str, workspace: str | None, host: str, port: int, open_browser
     \b
     Every edit is saved at once in the workspace; reopening resumes. The keyframes render
     anywhere:  aotvideo track VIDEO --workspace VIDEO.studio --mode alpha -o cut.mov
-    Stop the server with Ctrl-C.
+    Stop the server with Ctrl-C (exit 130, as for every command interrupted).
     """
     from ..studio import StudioServer, StudioSession
     from ..tracking.builder import TrackerSpec

@@ -36,6 +36,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -213,7 +214,7 @@ def make_app(session: StudioSession, *, token: str | None = None,
         async def stream():  # type: ignore[no-untyped-def]
             nonlocal seen
             yield "retry: 1000\n\n"
-            while not await request.is_disconnected():
+            while not session.events.closed and not await request.is_disconnected():
                 batch = await run_in_threadpool(session.events.since, seen, 10.0)
                 if not batch:
                     yield ": keep-alive\n\n"
@@ -276,6 +277,19 @@ def is_loopback(host: str) -> bool:
     return host.strip("[]") in ("127.0.0.1", "localhost", "::1")
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server that, when told to stop (Ctrl-C, SIGTERM), first ends the pages' event
+    streams, so that it stops at once and without cancelling them."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
+
+
 class StudioServer:
     """The studio served over HTTP on ``host``:``port`` (0: any free port), in this thread
     (:meth:`run`) or a background one (:meth:`start`, for tests and scripts).
@@ -286,8 +300,6 @@ class StudioServer:
 
     def __init__(self, session: StudioSession, host: str = "127.0.0.1", port: int = 0) -> None:
         import socket
-
-        import uvicorn
 
         self.session = session
         self.token = None if is_loopback(host) else secrets.token_urlsafe(18)
@@ -302,8 +314,9 @@ class StudioServer:
         self._socket.listen(128)  # connections wait from here on, even before run() serves them
         self.host, self.port = host, self._socket.getsockname()[1]
         app = make_app(session, token=self.token, loopback_only=is_loopback(host))
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=5)
+        self._server = _Server(config, on_exit=session.events.close)
         self._thread: Any = None
 
     @property
@@ -334,6 +347,7 @@ class StudioServer:
 
     def stop(self) -> None:
         """Stop serving (after :meth:`start`)."""
+        self.session.events.close()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(10)

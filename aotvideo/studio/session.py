@@ -50,6 +50,7 @@ class EventLog:
         self._events: deque[tuple[int, dict[str, Any]]] = deque(maxlen=keep)
         self._next = 1
         self._changed = threading.Condition()
+        self.closed = False
 
     def publish(self, event: dict[str, Any]) -> None:
         """Add ``event`` (a JSON-ready dict) for every follower."""
@@ -61,9 +62,15 @@ class EventLog:
     def since(self, seen: int, timeout: float) -> list[tuple[int, dict[str, Any]]]:
         """Events numbered above ``seen``, waiting up to ``timeout`` seconds for one."""
         with self._changed:
-            if self._next - 1 <= seen:
+            if self._next - 1 <= seen and not self.closed:
                 self._changed.wait(timeout)
             return [(n, e) for n, e in self._events if n > seen]
+
+    def close(self) -> None:
+        """No more events: followers stop waiting (the server is shutting down)."""
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
 
     @property
     def last(self) -> int:

@@ -219,9 +219,15 @@ def test_studio_command_serves_and_stops(clip, tmp_path: Path) -> None:  # type:
         assert url is not None and url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(url + "api/project", timeout=30) as response:
             assert json.load(response)["frames"] == FRAMES
+        events = urllib.request.urlopen(url + "api/events", timeout=30)  # a page following the events
+        assert events.readline().startswith(b"retry:")
     finally:
         process.send_signal(signal.SIGINT)
+        began = time.monotonic()
         process.wait(60)
+    assert time.monotonic() - began < 15  # the open event stream does not hold the server up
+    assert process.returncode == 130  # interrupted, as the exit-code table says for every command
+    assert "Traceback" not in process.stderr.read()
     assert (tmp_path / "s" / "project.json").is_file()
 
 
