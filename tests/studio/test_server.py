@@ -29,6 +29,13 @@ def client(session: StudioSession) -> TestClient:
     return TestClient(make_app(session), base_url="http://127.0.0.1")
 
 
+def wait_until(condition, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
 def gray_png(labels: np.ndarray) -> bytes:
     return cv2.imencode(".png", labels.astype(np.uint8))[1].tobytes()
 
@@ -150,12 +157,14 @@ def test_pause_resume_cancel_and_events(client: TestClient, session: StudioSessi
     client.put("/api/frames/0/labels", content=gray_png(truth[0]))
     start = session.events.last
     client.post("/api/propagate", json={"frame": 0})
+    wait_until(lambda: session._job.status.done >= 1)
     assert client.post("/api/job/pause", json={}).status_code == 200
     done = session._job.status.done
     time.sleep(1.0)
     assert session._job.status.done <= done + 1  # at most the frame in flight
     assert client.post("/api/propagate", json={"frame": 0}).status_code == 400  # one job at a time
     client.post("/api/job/resume", json={})
+    wait_until(lambda: session._job.status.done >= done + 2)
     client.post("/api/job/cancel", json={})
     status = session.wait(120)
     assert status.state == "cancelled" and status.done < FRAMES - 1
