@@ -278,7 +278,7 @@ def test_run_track_builds_the_tracker_after_the_masks_and_writes_where_asked(cli
     assert facts["video"] == {"width": WIDTH, "height": HEIGHT, "rotation": 0, "frames": COUNT,
                               "frame_rate": facts["video"]["frame_rate"], "audio": "none"}
     assert set(facts) == {"input", "output", "mode", "soft", "video", "status", "message", "frames",
-                          "frames_written", "seconds", "fps", "peak_memory_mb", "objects", "areas",
+                          "frames_written", "frames_backward", "seconds", "fps", "peak_memory_mb", "objects", "areas",
                           "model", "weights", "device", "precision"}
 
 

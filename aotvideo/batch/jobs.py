@@ -73,6 +73,7 @@ class TrackOptions:
     pix_fmt: str | None = None
     rate: float | None = None
     input_format: str | None = None
+    backward: bool | None = None  # None: frames before the first mask tracked backward (files)
 
     def __post_init__(self) -> None:
         if self.soft and self.mode not in ("matte", "alpha"):
@@ -81,6 +82,8 @@ class TrackOptions:
             raise ValueError("pix_fmt and rate describe raw input; give raw WxH too")
         if self.raw and self.input_format:
             raise ValueError("raw and input_format exclude each other")
+        if self.backward and (self.raw or self.input_format):
+            raise ValueError("backward needs a video file read as such: not with raw or input_format")
 
     def tracker_spec(self, weights: str | Path) -> TrackerSpec:
         """The :class:`~aotvideo.tracking.builder.TrackerSpec` of these options."""

@@ -36,7 +36,7 @@ _NOT_PER_JOB = {
     "save_mask": "a batch reads masks; make them from boxes beforehand with `aotvideo mask -o`",
 }
 #: ``track`` parameters that are fields of a job, not options.
-_JOB_FIELDS = ("input", "mask", "output")
+_JOB_FIELDS = ("input", "mask", "workspace", "output")
 
 
 # -- track's options as the schema of a job ----------------------------------------------------------
