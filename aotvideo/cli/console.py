@@ -56,13 +56,14 @@ def write_report(path: str | os.PathLike[str] | None, data: dict[str, Any]) -> N
     warning, never the end of the command."""
     if not path:
         return
+    from ..io.paths import write_atomic
+
     target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(temporary, target)
-    except OSError as exc:
+        text = json.dumps(data, indent=2, default=str) + "\n"
+        write_atomic(target, text.encode("utf-8"), durable=False)
+    except OSError as exc:  # OutputError included
         say(f"aotvideo: warning: cannot write the report {path}: {exc.strerror or exc}")
 
 
