@@ -30,7 +30,8 @@ from __future__ import annotations
 import json
 import secrets
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
@@ -97,6 +98,15 @@ def _index(request: Request) -> int:
     return int(request.path_params["index"])
 
 
+@contextmanager
+def _as_file(body: bytes) -> Iterator[str]:
+    """An uploaded image as a temporary file, for the readers that take a path (read_mask)."""
+    with tempfile.NamedTemporaryFile(suffix=".png") as handle:
+        handle.write(body)
+        handle.flush()
+        yield handle.name
+
+
 def _labels_from_png(body: bytes) -> np.ndarray:
     """A label map from a PNG: a palette PNG's indices, else the gray value (the red channel of
     an RGB(A) PNG, which is what the page sends: R = G = B = object id)."""
@@ -105,10 +115,8 @@ def _labels_from_png(body: bytes) -> np.ndarray:
     if body[25] == 3:  # IHDR colour type 3: palette
         from ..io.masks import read_mask
 
-        with tempfile.NamedTemporaryFile(suffix=".png") as handle:
-            handle.write(body)
-            handle.flush()
-            return read_mask(handle.name).astype(np.uint8)
+        with _as_file(body) as path:
+            return read_mask(path).astype(np.uint8)
     image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise WorkspaceError("the mask PNG cannot be decoded")
@@ -163,10 +171,8 @@ def make_app(session: StudioSession, *, token: str | None = None,
         return JSONResponse({"ok": True})
 
     def import_mask(request: Request, body: bytes) -> Response:
-        with tempfile.NamedTemporaryFile(suffix=".png") as handle:
-            handle.write(body)
-            handle.flush()
-            ids = session.import_mask(_index(request), handle.name)
+        with _as_file(body) as path:
+            ids = session.import_mask(_index(request), path)
         return JSONResponse({"ok": True, "objects": ids})
 
     def add_object(request: Request, body: bytes) -> Response:
