@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import InputDecodeError, MaskError, OutputError
 from .io.formats import OutputSpec, resolve_output
-from .io.masks import mask_ids, select_objects
+from .io.masks import label_areas, mask_ids, select_objects
 from .io.reader import AudioChunk, Frame, VideoInfo, VideoReader
 from .io.writer import PngSequenceWriter, VideoWriter, WriterThread, open_writer
 from .propagation import LabelSpill, track_backward
@@ -446,11 +446,10 @@ class Pipeline:
         counts.done += 1
         counts.objects.update(work.result.object_ids)
         if self.keep_areas:
-            values, pixels = np.unique(work.result.labels, return_counts=True)
             self.report.areas.append({
                 "frame": work.frame.index,
                 "time": round(work.frame.time, 6),
-                "pixels": {str(int(v)): int(c) for v, c in zip(values, pixels) if v != 0},
+                "pixels": {str(v): c for v, c in label_areas(work.result.labels).items()},
             })
         self._report_progress(counts)
 

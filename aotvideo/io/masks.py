@@ -25,6 +25,7 @@ __all__ = [
     "encode_png",
     "select_objects",
     "mask_ids",
+    "label_areas",
     "parse_mask_entry",
 ]
 
@@ -324,14 +325,20 @@ def _no_background_check(labels: np.ndarray, path: Path) -> np.ndarray:
     return labels
 
 
+def label_areas(labels: np.ndarray) -> dict[int, int]:
+    """Pixels per object id in a label map (ids ascending, 0 left out, absent ids not listed)."""
+    labels = np.asarray(labels)
+    if labels.dtype in (np.uint8, np.uint16):  # a count per possible value: 3-10x faster than sorting
+        counts = np.bincount(labels.ravel(), minlength=int(np.iinfo(labels.dtype).max) + 1)
+        present = np.flatnonzero(counts[1:]) + 1
+        return {int(v): int(counts[v]) for v in present}
+    values, counts = np.unique(labels, return_counts=True)
+    return {int(v): int(c) for v, c in zip(values, counts) if v != 0}
+
+
 def mask_ids(labels: np.ndarray) -> tuple[int, ...]:
     """The object ids present in a label map, ascending, without 0."""
-    labels = np.asarray(labels)
-    if labels.dtype == np.uint8:  # a count per possible value: 3x faster than sorting
-        counts = np.bincount(labels.ravel(), minlength=256)
-        return tuple(int(v) for v in np.flatnonzero(counts[1:]) + 1)
-    values = np.unique(labels)
-    return tuple(int(v) for v in values if v != 0)
+    return tuple(label_areas(labels))
 
 
 def select_objects(labels: np.ndarray, ids: Iterable[int]) -> np.ndarray:

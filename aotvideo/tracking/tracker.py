@@ -27,6 +27,7 @@ from ..models.propagation import MemoryEntry
 from .memory import GroupMemory
 from .precision import Amp, autocast_dtype, precision_name, resolve_device
 from .preprocess import network_input_size, normalize_frame, resize_labels
+from .upsample import channel_argmax, upsampled_argmax
 
 DEFAULT_MAX_LONG_TERM = 16
 """Default cap on recent long-term memory frames (80 frames of history at gap 5)."""
@@ -329,9 +330,17 @@ class Tracker:
                 currents.append(group_currents)
                 if aug_i == 0:
                     logits_out = logits[0].float().cpu()
-                all_logits.append(self._full_size_logits(aug, logits, height, width))
-                aug_labels.append(channel_argmax(all_logits[-1]))
-            probs, slot_labels = _combine_augmentations(all_logits, aug_labels)
+                all_logits.append(self._used_logits(aug, logits))
+            if len(all_logits) == 1:  # labels without full-size logits; probabilities if asked
+                low = all_logits[0]
+                slot_labels = upsampled_argmax(low, (height, width), self.config.align_corners)
+                aug_labels = [slot_labels]
+                probs = functools.partial(self._full_size_probs, low, height, width)
+            else:
+                full = [self._full_size_logits(aug, low, height, width)
+                        for aug, low in zip(self._augs, all_logits)]
+                aug_labels = [channel_argmax(f) for f in full]
+                probs, slot_labels = _combine_augmentations(full, aug_labels)
         else:
             slot_labels = torch.zeros((height, width), dtype=torch.long, device=self.device)
 
@@ -354,18 +363,26 @@ class Tracker:
                 self._write_memory(aug, group_currents, label, index)
         return self._result(index, probs, slot_labels, logits_out)
 
-    def _full_size_logits(self, aug: _Augmentation, logits: torch.Tensor, height: int,
-                          width: int) -> torch.Tensor:
-        """Stride-4 logits (1, C, h, w) -> (C', H, W) float32 at the frame's size, un-flipped;
-        slots past the last used one are dropped when there is one group (they hold -1e10,
-        probability exactly 0)."""
+    def _used_logits(self, aug: _Augmentation, logits: torch.Tensor) -> torch.Tensor:
+        """Stride-4 logits (1, C, h, w) -> (C', h, w) float32, planar, still flipped for a flipped
+        augmentation; slots past the last used one are dropped when there is one group (they
+        hold -1e10, probability exactly 0)."""
         if len(aug.groups) == 1:
             logits = logits[:, :self._group_objects(0) + 1]
-        # NCHW first: the decoder's output is channels-last, and bilinear upsampling of a few
+        # planar: the decoder's output is channels-last, and bilinear upsampling of a few
         # channels is 1.7x faster from planar input (same numbers)
-        up = F.interpolate(logits.float().contiguous(), size=(height, width), mode="bilinear",
-                           align_corners=self.config.align_corners)
-        return (up.flip(-1) if aug.flip else up)[0]
+        return logits[0].float().contiguous()
+
+    def _full_size_logits(self, aug: _Augmentation, low: torch.Tensor, height: int,
+                          width: int) -> torch.Tensor:
+        """:meth:`_used_logits` (C', h, w) -> (C', H, W) float32 at the frame's size, un-flipped."""
+        up = F.interpolate(low[None], size=(height, width), mode="bilinear",
+                           align_corners=self.config.align_corners)[0]
+        return up.flip(-1) if aug.flip else up
+
+    def _full_size_probs(self, low: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Softmax of the one augmentation's logits at the frame's size, (C', H, W)."""
+        return torch.softmax(self._full_size_logits(self._augs[0], low, height, width), dim=0)
 
     def _propagate(self, aug: _Augmentation, feats: list[torch.Tensor],
                    ) -> tuple[torch.Tensor, list[list[MemoryEntry]]]:
@@ -487,18 +504,6 @@ def _select_channels(probs: torch.Tensor, channels: list[int]) -> torch.Tensor:
         return probs[channels]
     padded = F.pad(probs, (0, 0, 0, 0, 0, max(channels) + 1 - probs.shape[0]))
     return padded[channels]
-
-
-def channel_argmax(x: torch.Tensor) -> torch.Tensor:
-    """``x.argmax(0)`` for a (C, H, W) tensor (first maximum wins), computed as a running
-    comparison over the few channels: much faster on the CPU than a strided reduction."""
-    best = x[0].clone()
-    index = torch.zeros(x.shape[1:], dtype=torch.long, device=x.device)
-    for channel in range(1, x.shape[0]):
-        better = x[channel] > best
-        best = torch.where(better, x[channel], best)
-        index.masked_fill_(better, channel)
-    return index
 
 
 def _merge_labels(predicted: torch.Tensor, given: torch.Tensor,

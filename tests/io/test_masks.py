@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from aotvideo.errors import MaskError
-from aotvideo.io.masks import (davis_palette, encode_png, mask_ids, parse_mask_entry, read_mask,
-                               select_objects, write_palette_png)
+from aotvideo.io.masks import (davis_palette, encode_png, label_areas, mask_ids, parse_mask_entry,
+                               read_mask, select_objects, write_palette_png)
 
 
 def _labels() -> np.ndarray:
@@ -143,6 +143,18 @@ def test_ids_and_selection() -> None:
     kept = select_objects(labels, [2, 5])
     assert mask_ids(kept) == (2, 5)
     assert (kept[labels == 1] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.int64])
+def test_label_areas_count_every_object_whatever_the_type(dtype: type) -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.choice([0, 0, 3, 7, 200], size=(37, 53)).astype(dtype)
+    if np.iinfo(dtype).max > 255:
+        labels[0, :4] = 300  # past uint8
+    expected = {int(v): int((labels == v).sum()) for v in np.unique(labels) if v != 0}
+    assert label_areas(labels) == expected
+    assert mask_ids(labels) == tuple(sorted(expected))
+    assert label_areas(np.zeros((4, 4), dtype)) == {}
 
 
 @pytest.mark.parametrize("text,entry", [
