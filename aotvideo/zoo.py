@@ -65,7 +65,7 @@ DEFAULT_MODEL = "deaott"
 #: Weights that ship inside the package (trained by aotvideo itself, see the README's model card).
 PACKAGED_WEIGHTS = {"deaott": "deaott_real_v4.pth"}
 #: Their SHA-256, checked before they are used.
-PACKAGED_SHA256 = {"deaott": "582400d7f294e2c6f6e0377e22277cdcbbf35c5941663ca8e0a4e05cda25b802"}
+PACKAGED_SHA256 = {"deaott": "296033194f29cb60deb496d198e83f32b28e1651c7c5993b79ad9fec51bd02a1"}
 
 _ZOO_PAGE = "https://github.com/yoxu515/aot-benchmark/blob/main/MODEL_ZOO.md"
 

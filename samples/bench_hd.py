@@ -11,7 +11,7 @@ as further objects). Then, in one run:
 
 * **stages**, one after another in this process (seconds per frame): decoding, colour
   conversion to RGB, the tracker's network-input resize and normalisation, the rest of the
-  model, bringing the logits to full resolution (upsampling + arg-max), drawing the overlay,
+  model, bringing the logits to full resolution (the labels' arg-max), drawing the overlay,
   colour conversion to the encoder's format, encoding with the default options;
 * **model only**: ``Tracker.step`` over the decoded frames, labels on the CPU (the packaged model
   with ``aotvideo track``'s defaults), the frames/s every ratio is taken against;
@@ -122,10 +122,11 @@ def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float],
     del decoded
     tracker = build_tracker(TrackerSpec())
     originals = (tracker_module.normalize_frame, tracker.__class__._full_size_logits,
-                 tracker_module.channel_argmax)
+                 tracker_module.channel_argmax, tracker_module.upsampled_argmax)
     tracker_module.normalize_frame = stages.timed("network-input resize", originals[0])
     tracker.__class__._full_size_logits = stages.timed("logits to full size", originals[1])
     tracker_module.channel_argmax = stages.timed("logits to full size", originals[2])
+    tracker_module.upsampled_argmax = stages.timed("logits to full size", originals[3])
     first = read_mask(mask)
     labels: list[np.ndarray] = []
     try:
@@ -136,7 +137,7 @@ def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float],
         model_seconds = time.perf_counter() - start
     finally:
         (tracker_module.normalize_frame, tracker.__class__._full_size_logits,
-         tracker_module.channel_argmax) = originals
+         tracker_module.channel_argmax, tracker_module.upsampled_argmax) = originals
     inside = stages.seconds["network-input resize"] + stages.seconds["logits to full size"]
     stages.seconds["model (rest of Tracker.step)"] = model_seconds - inside
     if mode == "overlay":

@@ -68,6 +68,7 @@ class TrackOptions:
     scales: tuple[float, ...] = (1.0,)
     max_long_term: int | None = None
     max_short_edge: int | None = None
+    min_short_edge: int | None = None
     objects_per_group: int | str = "auto"
     raw: str | None = None
     pix_fmt: str | None = None
@@ -93,6 +94,7 @@ class TrackOptions:
         spec = TrackerSpec(model=self.model, weights=str(weights), device=self.device,
                            amp=amp_from_flag(self.amp), flip=self.flip, scales=self.scales,
                            max_short_edge=self.max_short_edge,
+                           min_short_edge=self.min_short_edge,
                            objects_per_group=self.objects_per_group)
         if self.max_long_term is not None:
             spec = dataclasses.replace(spec, max_long_term=self.max_long_term)

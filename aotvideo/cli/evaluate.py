@@ -82,6 +82,9 @@ def eval_group() -> None:
 @click.option("--max-short-edge", type=click.IntRange(min=16), default=None,
               help="Network input short edge at most this [default: what the weights prefer, "
                    "else 480].")
+@click.option("--min-short-edge", type=click.IntRange(min=16), default=None,
+              help="Frames with a shorter short edge are enlarged to this for the network "
+                   "[default: what the weights prefer, else never].")
 @click.option("--objects-per-group", default="auto", show_default=True, metavar="N|auto",
               type=ObjectsPerGroup(),
               help="Objects per identity group, as `aotvideo track` (1 = each object alone; 10 = "
@@ -109,7 +112,7 @@ def eval_group() -> None:
 def run_command(benchmark: str, root: Path, split: str | None, output: Path, model: str | None,
                 weights: str | None, amp: bool | None, flip: bool, scales: str,
                 max_long_term: int | None, max_short_edge: int | None,
-                objects_per_group: int | str, resolution: str,
+                min_short_edge: int | None, objects_per_group: int | str, resolution: str,
                 all_frames: bool | None, sequences: str | None, workers: int | None,
                 gpus: str | None, device: str | None, ray_address: str | None,
                 make_zip: bool | None, score: bool, score_workers: int) -> None:
@@ -134,7 +137,7 @@ def run_command(benchmark: str, root: Path, split: str | None, output: Path, mod
         weights_path = zoo.resolve_weights(model, weights)
     spec = TrackerSpec(model=model, weights=str(weights_path), amp=amp_from_flag(amp),
                        flip=flip, scales=parse_scales(scales), max_short_edge=max_short_edge,
-                       objects_per_group=objects_per_group)
+                       min_short_edge=min_short_edge, objects_per_group=objects_per_group)
     if max_long_term is not None:
         spec = dataclasses.replace(spec, max_long_term=max_long_term)
     click.echo(f"model {model}, weights {weights_path}")

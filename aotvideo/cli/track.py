@@ -86,6 +86,10 @@ if TYPE_CHECKING:
               help="Cap on long-term memory frames (bounds memory on long videos; default the tracker's).")
 @click.option("--max-short-edge", type=click.IntRange(min=16), default=None, metavar="N",
               help="Network input: short edge at most N pixels (default: what the weights prefer, else 480).")
+@click.option("--min-short-edge", type=click.IntRange(min=16), default=None, metavar="N",
+              help="Network input: frames with a shorter short edge are enlarged to N pixels for the "
+                   "model (small videos track better; default: what the weights prefer -- the "
+                   "packaged model: 400 -- else never).")
 @click.option("--objects-per-group", type=ObjectsPerGroup(), default="auto", show_default=True,
               metavar="N|auto",
               help="Objects sharing one identity group (1-10).  1 tracks every object with its own "
@@ -107,7 +111,7 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
           objects: str | None, fmt: str | None, codec: str | None, crf: int | None,
           preset: str | None, out_pix_fmt: str | None, model: str, weights: str | None,
           device: str | None, amp: bool | None, flip: bool, scales: str, max_long_term: int | None,
-          max_short_edge: int | None, objects_per_group: int | str, raw_size: str | None, raw_pix_fmt: str | None, rate: float | None,
+          max_short_edge: int | None, min_short_edge: int | None, objects_per_group: int | str, raw_size: str | None, raw_pix_fmt: str | None, rate: float | None,
           input_format: str | None, report_path: str | None, progress_style: str,
           quiet: bool) -> None:
     """Track the objects of a mask (or of boxes on the first frame) through INPUT and write the result.
@@ -139,6 +143,7 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
     tracker_spec = TrackOptions(
         model=model, weights=str(weights_path), device=device, amp=amp, flip=flip,
         scales=scale_values, max_long_term=max_long_term, max_short_edge=max_short_edge,
+        min_short_edge=min_short_edge,
         objects_per_group=objects_per_group).tracker_spec(weights_path)
 
     from ..pipeline import RunRequest, VideoSource, open_run

@@ -23,10 +23,11 @@ FORMAT_VERSION = 1
 
 INPUT_KEY = "input"
 """Metadata entry of aotvideo's format with how the weights track best: the network input, e.g.
-``{"max_short_edge": 400}``, and the identity grouping, ``{"objects_per_group": 1}``.
+``{"max_short_edge": 400, "min_short_edge": 400}``, and the identity grouping,
+``{"objects_per_group": 1}``.
 :func:`load_weights` puts it on the model as ``model.preferred_input`` and
 :class:`aotvideo.Tracker` uses it unless told otherwise."""
-_PREFERENCES = ("max_short_edge", "max_long_edge", "objects_per_group")
+_PREFERENCES = ("max_short_edge", "max_long_edge", "min_short_edge", "objects_per_group")
 
 
 def read_checkpoint(source: WeightsSource) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -127,9 +128,9 @@ def load_weights(model: nn.Module, source: WeightsSource) -> nn.Module:
 
 
 def preferred_input(meta: Mapping[str, Any]) -> dict[str, int | None]:
-    """The ``max_short_edge`` / ``max_long_edge`` limits and the ``objects_per_group`` a
-    checkpoint's metadata asks for (empty when it names none: the evaluation protocol's 480 /
-    1040 and the original's grouping apply).
+    """The ``max_short_edge`` / ``max_long_edge`` / ``min_short_edge`` limits and the
+    ``objects_per_group`` a checkpoint's metadata asks for (empty when it names none: the
+    evaluation protocol's 480 / 1040, no enlarging, and the original's grouping apply).
 
     Raises:
         WeightsError: the entry is not a mapping of those names to positive integers or null.

@@ -43,6 +43,8 @@ class TrackerSpec:
         long_term_gap: frames between long-term memory writes (``None``: the variant's).
         max_short_edge: network input short-edge limit (``None``: what the weights prefer,
             else the protocol's 480).
+        min_short_edge: frames with a shorter short edge are enlarged to it for the network
+            (``None``: what the weights prefer -- the packaged model: 400 -- else never).
         objects_per_group: objects per identity group: a number (1 .. the model's identity
             bank), or ``"auto"``: what the weights prefer (the packaged model: 1, every object
             alone), else the bank's size (see :class:`Tracker`).
@@ -57,6 +59,7 @@ class TrackerSpec:
     max_long_term: int | None = DEFAULT_MAX_LONG_TERM
     long_term_gap: int | None = None
     max_short_edge: int | None = None
+    min_short_edge: int | None = None
     objects_per_group: int | str = DEFAULT_OBJECTS_PER_GROUP
 
     def on(self, device: str | None) -> TrackerSpec:
@@ -127,6 +130,8 @@ def build_tracker(spec: TrackerSpec) -> Tracker:
                      "objects_per_group": spec.objects_per_group}
     if spec.max_short_edge is not None:
         options["max_short_edge"] = spec.max_short_edge
+    if spec.min_short_edge is not None:
+        options["min_short_edge"] = spec.min_short_edge
     try:
         device = resolve_device(spec.device)
         model = shared_model(spec.model, weights, device)

@@ -6,7 +6,6 @@ import functools
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -14,15 +13,19 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def network_input_size(height: int, width: int, *, align_corners: bool = True,
                        max_short_edge: int | None = 480, max_long_edge: int | None = 1040,
-                       scale: float = 1.0) -> tuple[int, int]:
+                       scale: float = 1.0, min_short_edge: int | None = None) -> tuple[int, int]:
     """Network input size for a frame of ``height`` x ``width``.
 
-    Shrinks (never enlarges) so the short edge is at most ``max_short_edge`` and the long edge
-    at most ``max_long_edge``, multiplies by the test-time ``scale``, truncates to integers, and
-    snaps each side to ``16k + 1`` (``align_corners``) or ``16k``, rounding half to even like
-    NumPy's ``around``.
+    Enlarges a frame whose short edge is under ``min_short_edge`` (``None``, the evaluation
+    protocol: never) to that short edge, shrinks so the short edge is at most
+    ``max_short_edge`` and the long edge at most ``max_long_edge``, multiplies by the test-time
+    ``scale``, truncates to integers, and snaps each side to ``16k + 1`` (``align_corners``) or
+    ``16k``, rounding half to even like NumPy's ``around``.
     """
     new_h, new_w = float(height), float(width)
+    if min_short_edge is not None and min(new_h, new_w) < min_short_edge:
+        factor = min_short_edge / min(new_h, new_w)
+        new_h, new_w = new_h * factor, new_w * factor
     if max_short_edge is not None and min(new_h, new_w) > max_short_edge:
         factor = max_short_edge / min(new_h, new_w)
         new_h, new_w = new_h * factor, new_w * factor
@@ -67,8 +70,18 @@ def _constant(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
 
 
 def resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Nearest-neighbour resize of an (H, W) integer label map, as ``F.interpolate`` does it."""
+    """Nearest-neighbour resize of an (H, W) integer label map, the pixels ``F.interpolate``
+    (mode ``nearest``) picks, taken by index: no float copy of a full-size map."""
     if tuple(labels.shape[-2:]) == tuple(size):
         return labels
-    out = F.interpolate(labels[None, None].float(), size=size, mode="nearest")
-    return out[0, 0].to(labels.dtype)
+    rows = _nearest_sources(labels.shape[-2], size[0], labels.device)
+    cols = _nearest_sources(labels.shape[-1], size[1], labels.device)
+    return labels.index_select(-2, rows).index_select(-1, cols)
+
+
+def _nearest_sources(size_in: int, size_out: int, device: torch.device) -> torch.Tensor:
+    """The source index of each output position of PyTorch's ``nearest`` resize along one axis:
+    ``min(floor(i * (size_in / size_out)), size_in - 1)`` in float32."""
+    scale = torch.tensor(size_in / size_out, dtype=torch.float32)
+    out = (torch.arange(size_out, dtype=torch.float32) * scale).floor().long()
+    return out.clamp_(max=size_in - 1).to(device)

@@ -98,6 +98,9 @@ class Tracker:
         max_short_edge / max_long_edge: limits of the network input size; ``"auto"``: what
             the weights' metadata prefers (``model.preferred_input``, set by
             :func:`aotvideo.load_weights`), else the protocol's 480 / 1040.  ``None``: no limit.
+        min_short_edge: frames with a shorter short edge are enlarged to it for the network
+            (the labels still come at the frame's size); ``"auto"``: what the weights prefer
+            (the packaged model: 400), else ``None``, never enlarge (the protocol).
         optimize: run an inference-optimised copy of the model (batch norms folded into the
             convolutions, channels-last weights; same function up to float rounding, see
             :func:`aotvideo.models.optimize_for_inference`).  Pass a model that is already
@@ -120,7 +123,8 @@ class Tracker:
                  long_term_gap: int | None = None, flip: bool = False,
                  scales: Sequence[float] = (1.0,), max_short_edge: int | None | str = "auto",
                  max_long_edge: int | None | str = "auto", optimize: bool = True,
-                 objects_per_group: int | str | None = "auto") -> None:
+                 objects_per_group: int | str | None = "auto",
+                 min_short_edge: int | None | str = "auto") -> None:
         if max_long_term is not None and max_long_term < 1:
             raise ValueError("max_long_term must be at least 1 (or None for unbounded)")
         if not scales or any(s <= 0 for s in scales):
@@ -140,6 +144,7 @@ class Tracker:
         self.scales = tuple(float(s) for s in scales)
         self.max_short_edge = _input_limit(max_short_edge, preferred, "max_short_edge", 480)
         self.max_long_edge = _input_limit(max_long_edge, preferred, "max_long_edge", 1040)
+        self.min_short_edge = _input_limit(min_short_edge, preferred, "min_short_edge", None)
         self.reset()
 
     # ------------------------------------------------------------------ public API
@@ -274,7 +279,8 @@ class Tracker:
         for scale in self.scales:
             size = network_input_size(height, width, align_corners=self.config.align_corners,
                                       max_short_edge=self.max_short_edge,
-                                      max_long_edge=self.max_long_edge, scale=scale)
+                                      max_long_edge=self.max_long_edge, scale=scale,
+                                      min_short_edge=self.min_short_edge)
             augs.append(_Augmentation(scale, False, size))
             if self.flip:
                 augs.append(_Augmentation(scale, True, size))
@@ -403,29 +409,34 @@ class Tracker:
             group_currents.append(out.current)
         return _merge_group_logits(group_logits, per), group_currents
 
-    def _id_embedding(self, aug: _Augmentation, slot_labels: torch.Tensor,
-                      group: int) -> torch.Tensor:
-        """Identity embedding of ``group``'s objects in a full-size slot label map (+1 = ids)."""
-        per = self.objects_per_group
+    @staticmethod
+    def _input_labels(aug: _Augmentation, slot_labels: torch.Tensor) -> torch.Tensor:
+        """A full-size slot label map (+1 = ids) at the augmentation's input size, flipped as
+        its input is."""
         small = resize_labels(slot_labels, aug.input_size)
-        if aug.flip:
-            small = small.flip(-1)
+        return small.flip(-1) if aug.flip else small
+
+    def _id_embedding(self, small: torch.Tensor, group: int) -> torch.Tensor:
+        """Identity embedding of ``group``'s objects in an input-size slot label map."""
+        per = self.objects_per_group
         local = small - group * per
         local = torch.where((local >= 1) & (local <= per), local, torch.zeros_like(local))
         return self.model.identity_embedding_of_labels(local)
 
     def _write_memory(self, aug: _Augmentation, group_currents: list[list[MemoryEntry]],
                       slot_labels: torch.Tensor, index: int) -> None:
+        small = self._input_labels(aug, slot_labels)
         for g, (memory, current) in enumerate(zip(aug.groups, group_currents)):
-            id_emb = self._id_embedding(aug, slot_labels, g)
+            id_emb = self._id_embedding(small, g)
             memory.add_frame(self.model.fuse_memory(current, id_emb), index, self.long_term_gap)
 
     def _add_reference(self, aug: _Augmentation, feats: list[torch.Tensor],
                        slot_labels: torch.Tensor, index: int) -> None:
         while len(aug.groups) < self._num_groups:
             aug.groups.append(GroupMemory(self.max_long_term))
+        small = self._input_labels(aug, slot_labels)
         for g, memory in enumerate(aug.groups):
-            id_emb = self._id_embedding(aug, slot_labels, g)
+            id_emb = self._id_embedding(small, g)
             out = self.model.propagate(feats, None, None, id_emb=id_emb, pos_emb=aug.pos_emb)
             assert out.fused is not None
             memory.add_reference(out.fused, index)
@@ -473,7 +484,11 @@ class Tracker:
             with torch.inference_mode():
                 return _select_channels(probs(), channels).float().cpu()
 
-        return TrackResult(index, ids, user_probs, lookup[slot_labels].cpu(), logits)
+        if torch.equal(lookup, torch.arange(every_channel, device=lookup.device)):
+            labels = slot_labels.long()  # ids 1..N in slots 1..N: already the labels
+        else:
+            labels = lookup[slot_labels]
+        return TrackResult(index, ids, user_probs, labels.cpu(), logits)
 
     def _empty_result(self, index: int, height: int, width: int) -> TrackResult:
         return TrackResult(index, (), torch.ones((1, height, width)),
@@ -540,7 +555,7 @@ def _group_size(value: int | str | None, preferred: dict[str, int | None], bank:
 
 
 def _input_limit(value: int | None | str, preferred: dict[str, int | None], key: str,
-                 protocol: int) -> int | None:
+                 protocol: int | None) -> int | None:
     """Resolve one input-size limit: ``"auto"`` takes the weights' preference, else the
     protocol's value."""
     if value == "auto":

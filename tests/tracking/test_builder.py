@@ -30,8 +30,10 @@ def test_trackers_of_one_model_share_its_optimised_copy(weights):
 def test_spec_options_reach_the_tracker(weights):
     tracker = build_tracker(TrackerSpec(model="deaott", weights=str(weights), device="cpu",
                                         amp=False, max_long_term=3, long_term_gap=4,
-                                        max_short_edge=64, scales=(1.0, 1.3)))
+                                        max_short_edge=64, min_short_edge=32,
+                                        scales=(1.0, 1.3)))
     assert (tracker.max_long_term, tracker.long_term_gap, tracker.max_short_edge) == (3, 4, 64)
+    assert tracker.min_short_edge == 32
     assert tracker.scales == (1.0, 1.3) and tracker.precision == "float32"
     assert str(TrackerSpec(device="cpu").on("cuda:1").device) == "cuda:1"
 

@@ -5,9 +5,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from aotvideo.tracking.preprocess import (IMAGENET_MEAN, IMAGENET_STD, network_input_size,
-                                          normalize_frame)
+                                          normalize_frame, resize_labels)
 
 
 def _reference(frame: np.ndarray, size: tuple[int, int], flip: bool) -> torch.Tensor:
@@ -44,3 +45,27 @@ def test_network_input_size_snaps_to_the_grid():
     assert network_input_size(480, 854) == (481, 849)
     # 854 * 2/3 = 569.3 -> 569; (569 - 1) / 16 = 35.5 rounds half to even -> 36 * 16 + 1
     assert network_input_size(480, 854, max_short_edge=320) == (321, 577)
+
+
+def test_network_input_size_enlarges_small_frames_to_the_minimum():
+    # 320x180 -> short edge 400: 711.1 x 400, snapped to (401, 705)
+    assert network_input_size(180, 320, min_short_edge=400) == (401, 705)
+    # a frame already large enough is only limited from above
+    assert network_input_size(480, 854, min_short_edge=400) == network_input_size(480, 854)
+    assert network_input_size(1080, 1920, min_short_edge=400, max_short_edge=400) == (401, 705)
+    # the upper limits win where the two disagree (the long edge caps an extreme aspect)
+    assert network_input_size(100, 600, min_short_edge=400, max_long_edge=1040) == (177, 1041)
+    assert network_input_size(180, 320, min_short_edge=600, max_short_edge=480) == (481, 849)
+
+
+@pytest.mark.parametrize("source,size", [
+    ((2160, 3840), (401, 721)),   # 4K to the network input
+    ((180, 320), (401, 705)),     # a small frame enlarged
+    ((37, 91), (13, 200)),        # down one way, up the other
+    ((100, 100), (200, 200)),     # exactly twice
+    ((61, 61), (61, 61)),         # unchanged
+])
+def test_resize_labels_picks_the_pixels_interpolate_picks(source, size):
+    labels = torch.randint(0, 7, source, generator=torch.Generator().manual_seed(1))
+    expected = F.interpolate(labels[None, None].float(), size=size, mode="nearest")[0, 0].long()
+    assert torch.equal(resize_labels(labels, size), expected)

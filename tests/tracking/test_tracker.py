@@ -224,6 +224,38 @@ def test_weights_carry_their_preferred_input_size(deaott_model, tmp_path):
         aotvideo.Tracker(deaott_model, device="cpu", max_short_edge=8)
 
 
+def test_small_frames_are_enlarged_to_the_minimum_the_weights_ask_for(deaott_model, tmp_path):
+    """min_short_edge: a 120x200 clip runs through the network at a 160-pixel short edge when
+    the weights prefer it (or the caller says so); labels and probabilities stay at the frame's
+    size; ``None`` keeps the protocol (never enlarge)."""
+    from aotvideo.models.weights import save_weights
+
+    frames, labels = moving_shapes_clip(frames=3, height=120, width=200)
+    enlarging = tmp_path / "enlarging.pth"
+    save_weights(deaott_model, enlarging, input={"max_short_edge": 400, "min_short_edge": 160})
+
+    def run(model, **options):
+        tracker = aotvideo.Tracker(model, device="cpu", amp=False, **options)
+        outs = [tracker.step(f, mask=labels[0] if i == 0 else None) for i, f in enumerate(frames)]
+        return tracker._augs[0].input_size, outs[-1]
+
+    loaded = aotvideo.load_weights(aotvideo.build_model("deaott"), enlarging)
+    assert loaded.preferred_input["min_short_edge"] == 160
+    size, out = run(loaded)
+    assert size == network_input_size(120, 200, min_short_edge=160) == (161, 273)
+    assert out.labels.shape == (120, 200) and out.probs.shape[-2:] == (120, 200)
+    assert run(loaded, min_short_edge=None)[0] == (113, 193)
+    assert run(deaott_model)[0] == (113, 193)  # no preference: never enlarged
+    assert run(deaott_model, min_short_edge=240)[0] == network_input_size(120, 200,
+                                                                          min_short_edge=240)
+    # the enlarged run tracks the same shapes (it is the same model at a finer grid)
+    plain = run(deaott_model)[1].labels
+    agree = (plain == out.labels).float().mean().item()
+    assert agree > 0.95, agree
+    with pytest.raises(ValueError, match="min_short_edge"):
+        aotvideo.Tracker(deaott_model, device="cpu", min_short_edge=4)
+
+
 def test_one_object_per_group_is_each_object_alone_merged_by_probability(deaott_model):
     """objects_per_group=1: every object gets its own memory and pass; the first propagated
     frame's logits are the per-object trackers' outputs merged as the original merges groups."""
