@@ -43,7 +43,7 @@ __all__ = ["FrameResult", "Pipeline", "Progress", "RunReport", "RunRequest", "Vi
 class _Result(Protocol):
     object_ids: tuple[int, ...]
     probs: Any
-    labels: Any
+    label_map: Any
 
 
 class _Tracker(Protocol):
@@ -140,7 +140,7 @@ def track_frame(tracker: _Tracker, image: np.ndarray, mask: np.ndarray | None, s
         return FrameResult(np.zeros((height, width), dtype=np.uint8), (), background)
     result = tracker.step(image, mask=mask)
     ids = tuple(int(i) for i in result.object_ids)
-    return FrameResult(_compact(_numpy(result.labels), ids), ids,
+    return FrameResult(_compact(_numpy(result.label_map), ids), ids,
                        _numpy(result.probs) if probs else None)
 
 
@@ -162,7 +162,7 @@ def _compact(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
     biggest = max(ids, default=0)
     for dtype in (np.uint8, np.uint16):
         if biggest <= np.iinfo(dtype).max:
-            return labels.astype(dtype)
+            return labels.astype(dtype, copy=False)
     return labels
 
 
@@ -449,7 +449,8 @@ class Pipeline:
             self.report.areas.append({
                 "frame": work.frame.index,
                 "time": round(work.frame.time, 6),
-                "pixels": {str(v): c for v, c in label_areas(work.result.labels).items()},
+                "pixels": {str(v): c for v, c in label_areas(work.result.labels,
+                                                              work.result.object_ids).items()},
             })
         self._report_progress(counts)
 

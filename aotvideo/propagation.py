@@ -140,7 +140,7 @@ def propagate(
             yield PropagatedFrame(index, _as_labels(given), _ids(result), keyframe=True)
             continue
         result = tracker.step(image)
-        yield PropagatedFrame(index, _as_labels(result.labels), _ids(result))
+        yield PropagatedFrame(index, _as_labels(result.label_map), _ids(result))
 
 
 def _ids(result: _Result) -> tuple[int, ...]:

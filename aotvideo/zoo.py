@@ -63,9 +63,9 @@ __all__ = [
 DEFAULT_MODEL = "deaott"
 
 #: Weights that ship inside the package (trained by aotvideo itself, see the README's model card).
-PACKAGED_WEIGHTS = {"deaott": "deaott_real_v4.pth"}
+PACKAGED_WEIGHTS = {"deaott": "deaott_real_v5.pth"}
 #: Their SHA-256, checked before they are used.
-PACKAGED_SHA256 = {"deaott": "296033194f29cb60deb496d198e83f32b28e1651c7c5993b79ad9fec51bd02a1"}
+PACKAGED_SHA256 = {"deaott": "d71f0eafaf6450b8725d3e2aac7d45491ae8e03343ef3677c44f8a0c8eca7454"}
 
 _ZOO_PAGE = "https://github.com/yoxu515/aot-benchmark/blob/main/MODEL_ZOO.md"
 

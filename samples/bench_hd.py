@@ -13,8 +13,10 @@ as further objects). Then, in one run:
   conversion to RGB, the tracker's network-input resize and normalisation, the rest of the
   model, bringing the logits to full resolution (the labels' arg-max), drawing the overlay,
   colour conversion to the encoder's format, encoding with the default options;
-* **model only**: ``Tracker.step`` over the decoded frames, labels on the CPU (the packaged model
-  with ``aotvideo track``'s defaults), the frames/s every ratio is taken against;
+* **model only**: ``Tracker.step`` over the decoded frames with the label map on the CPU, as
+  every front end takes it (``aotvideo.pipeline.track_frame``; the packaged model with
+  ``aotvideo track``'s defaults), the frames/s every ratio is taken against; drawing is timed
+  on those label maps as ``aotvideo track`` draws (``render_frame``);
 * **end to end**: ``aotvideo track CLIP --mask FIRST.png -o OUT --mode MODE`` in a fresh process
   (decode, track, draw and encode overlap in their threads), frames/s and peak resident memory
   from its ``--report``.
@@ -44,7 +46,7 @@ import torch
 from aotvideo.io.formats import encoder_options, resolve_output
 from aotvideo.io.masks import read_mask, write_palette_png
 from aotvideo.io.testclips import scene, write_clip
-from aotvideo.render import overlay
+from aotvideo.pipeline import FrameResult, render_frame, track_frame
 from aotvideo.tracking import tracker as tracker_module
 from aotvideo.tracking.builder import TrackerSpec, build_tracker
 
@@ -128,12 +130,11 @@ def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float],
     tracker_module.channel_argmax = stages.timed("logits to full size", originals[2])
     tracker_module.upsampled_argmax = stages.timed("logits to full size", originals[3])
     first = read_mask(mask)
-    labels: list[np.ndarray] = []
+    results: list[FrameResult] = []
     try:
         start = time.perf_counter()
         for index, frame in enumerate(frames):
-            result = tracker.step(frame, mask=first if index == 0 else None)
-            labels.append(result.labels.numpy())
+            results.append(track_frame(tracker, frame, first if index == 0 else None, True))
         model_seconds = time.perf_counter() - start
     finally:
         (tracker_module.normalize_frame, tracker.__class__._full_size_logits,
@@ -141,32 +142,37 @@ def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float],
     inside = stages.seconds["network-input resize"] + stages.seconds["logits to full size"]
     stages.seconds["model (rest of Tracker.step)"] = model_seconds - inside
     if mode == "overlay":
-        start = time.perf_counter()
-        pictures = [overlay(frame, label) for frame, label in zip(frames, labels)]
-        stages.seconds["drawing"] = time.perf_counter() - start
-        _encode(pictures, clip.parent / "stage.mp4", mode, stages)
+        _draw_and_encode(frames, results, clip.parent / "stage.mp4", mode, stages)
     n = len(frames)
     return {k: v / n for k, v in stages.seconds.items()}, n / model_seconds, tracker.precision
 
 
-def _encode(pictures: list[np.ndarray], target: Path, mode: str, stages: Stages) -> None:
-    """Colour conversion and encoding with ``aotvideo track``'s default options."""
-    height, width = pictures[0].shape[:2]
+def _draw_and_encode(frames: list[np.ndarray], results: list[FrameResult], target: Path,
+                     mode: str, stages: Stages) -> None:
+    """Drawing, colour conversion and encoding with ``aotvideo track``'s default options, frame
+    by frame as its writer thread does them (each picture dropped once encoded, so memory is
+    reused as in a run rather than 30 new 4K pictures faulted in)."""
+    height, width = frames[0].shape[:2]
     spec = resolve_output(str(target), mode)
     with av.open(str(target), "w") as out:
         stream = out.add_stream(spec.codec, rate=Fraction(25))
         stream.width, stream.height, stream.pix_fmt = width, height, spec.pix_fmt
         stream.options = options = encoder_options(spec, width, height)
+        encode = f"encode ({spec.codec} {options.get('preset', '')}, CRF {options.get('crf')})"
+        for frame, result in zip(frames, results):
+            start = time.perf_counter()
+            picture = render_frame(mode, frame, result)
+            drawn = time.perf_counter()
+            converted = av.VideoFrame.from_numpy_buffer(picture, format="rgb24").reformat(
+                format=spec.pix_fmt)
+            done = time.perf_counter()
+            out.mux(stream.encode(converted))
+            stages.seconds["drawing"] += drawn - start
+            stages.seconds["colour to the encoder's"] += done - drawn
+            stages.seconds[encode] += time.perf_counter() - done
         start = time.perf_counter()
-        converted = [av.VideoFrame.from_ndarray(p, format="rgb24").reformat(format=spec.pix_fmt)
-                     for p in pictures]
-        stages.seconds["colour to the encoder's"] = time.perf_counter() - start
-        start = time.perf_counter()
-        for frame in converted:
-            out.mux(stream.encode(frame))
         out.mux(stream.encode())
-        stages.seconds[f"encode ({spec.codec} {options.get('preset', '')})"] = \
-            time.perf_counter() - start
+        stages.seconds[encode] += time.perf_counter() - start
 
 
 def end_to_end(clip: Path, mask: Path, mode: str, folder: Path,

@@ -58,7 +58,7 @@ if [[ $PARTS == *train* ]]; then
   if [[ -d $DAVIS_ROOT ]]; then
     log "training burst: $STEPS steps from the packaged weights"
     timeout "${TRAIN_SECONDS:-360}" $PY -m aotvideo train real --model deaott --davis-root "$DAVIS_ROOT" \
-      --init-weights aotvideo/data/deaott_real_v4.pth --steps "$STEPS" --batch-size 16 \
+      --init-weights aotvideo/data/deaott_real_v5.pth --steps "$STEPS" --batch-size 16 \
       --crop-size 193 --workers 4 --device "$DEVICE" --save-every 200 --keep-last 2 \
       -o gpu-train --resume auto --set data.short_edge=320 --set data.merge_prob=0.7 \
       --set lr=2e-4 > "$OUT/train.log" 2>&1

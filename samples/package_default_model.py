@@ -15,7 +15,7 @@ file's size and SHA-256 (to record in ``aotvideo.zoo.PACKAGED_SHA256``).
 ``--restamp`` changes only the ``input`` preferences of an already packaged file (its tensors
 and the rest of its metadata stay as they are):
 
-    python samples/package_default_model.py aotvideo/data/deaott_real_v4.pth --restamp \
+    python samples/package_default_model.py aotvideo/data/deaott_real_v5.pth --restamp \
         --input-short-edge 400 --min-short-edge 400 --objects-per-group 1
 """
 from __future__ import annotations

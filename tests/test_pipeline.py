@@ -244,7 +244,7 @@ class _Counting:
         if mask is not None:
             self.labels = mask
         ids = tuple(int(i) for i in np.unique(self.labels) if i)
-        return SimpleNamespace(labels=torch.from_numpy(self.labels), object_ids=ids,
+        return SimpleNamespace(label_map=torch.from_numpy(self.labels), object_ids=ids,
                                probs=torch.zeros((1 + len(ids),) + self.labels.shape))
 
 

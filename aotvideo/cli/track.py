@@ -64,11 +64,12 @@ if TYPE_CHECKING:
               help="Video encoder (FFmpeg name), e.g. libx264, libvpx-vp9, prores_ks, ffv1, h264_nvenc; "
                    "hw: the first hardware H.264 encoder this machine can use (NVENC on a CUDA "
                    "machine, Quick Sync, AMF, VA-API), or exit 2 when there is none.")
-@click.option("--crf", type=click.IntRange(0, 63), help="Quality for x264/x265/VP9/AV1 (lower is better; default 18 for H.264, 30 for VP9).")
+@click.option("--crf", type=click.IntRange(0, 63), help="Quality for x264/x265/VP9/AV1 (lower is better; default 18 for H.264 -- 16 where --preset auto picks ultrafast -- and 30 for VP9).")
 @click.option("--preset", metavar="NAME",
               help="Encoder preset (x264/x265: ultrafast ... veryslow).  Default auto: by the work per "
-                   "CPU core, medium for 480p on 2 cores, veryfast for 720p and 1080p on 2 cores, "
-                   "superfast for 4K (same CRF: same quality, bigger files).")
+                   "CPU core, medium for 480p on 2 cores, superfast for 720p on 2 cores, ultrafast "
+                   "at CRF 16 for 1080p and 4K on 2 cores (the same picture as slower presets at "
+                   "CRF 18: less CPU, bigger files).")
 @click.option("--out-pix-fmt", metavar="FMT", help="Output pixel format (default per codec and mode; raw: rgb24, gray, rgba).")
 @click.option("--model", type=click.Choice(list(zoo.ZOO)), default=zoo.DEFAULT_MODEL, show_default=True,
               help="Model variant.")

@@ -134,7 +134,7 @@ def track_sequence(
         shape = frame.shape[:2]
         out = job.outputs.get(path.stem)
         if out is not None:
-            write(out, result.labels.numpy())
+            write(out, result.label_map.numpy())
     if first > 0 and shape is not None:  # output frames before any object: empty masks
         empty = np.zeros(shape, dtype=np.uint8)
         for path in seq.frame_paths[:first]:

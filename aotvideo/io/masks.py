@@ -325,9 +325,17 @@ def _no_background_check(labels: np.ndarray, path: Path) -> np.ndarray:
     return labels
 
 
-def label_areas(labels: np.ndarray) -> dict[int, int]:
-    """Pixels per object id in a label map (ids ascending, 0 left out, absent ids not listed)."""
+def label_areas(labels: np.ndarray, ids: Iterable[int] | None = None) -> dict[int, int]:
+    """Pixels per object id in a label map (ids ascending, 0 left out, absent ids not listed).
+
+    ``ids``: the ids that may be present (a tracker's objects), when known: a few of them are
+    counted one comparison each, cheaper than a histogram of every value (at 4K, 2 ms an id
+    against 20-50 ms)."""
     labels = np.asarray(labels)
+    wanted = None if ids is None else sorted({int(i) for i in ids if int(i) != 0})
+    if wanted is not None and len(wanted) <= 8:
+        counts = {i: int(np.count_nonzero(labels == i)) for i in wanted}
+        return {i: c for i, c in counts.items() if c}
     if labels.dtype in (np.uint8, np.uint16):  # a count per possible value: 3-10x faster than sorting
         counts = np.bincount(labels.ravel(), minlength=int(np.iinfo(labels.dtype).max) + 1)
         present = np.flatnonzero(counts[1:]) + 1

@@ -379,7 +379,7 @@ class VideoWriter:
             pts = 0 if self._last_pts is None else self._last_pts + 1
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self._image_format)
+        frame = _wrap_image(image, self._image_format)
         frame.pts = int(pts)
         frame.time_base = self._time_base
         try:
@@ -632,3 +632,13 @@ class WriterThread:
             except queue.Full:
                 continue
         self._thread.join()
+
+
+def _wrap_image(image: np.ndarray, image_format: str) -> av.VideoFrame:
+    """A video frame over ``image``'s own memory (no copy: a 4K RGB picture is 25 MB); the
+    encoder converts it to its pixel format right away.  Layouts PyAV cannot wrap are copied."""
+    image = np.ascontiguousarray(image)
+    try:
+        return av.VideoFrame.from_numpy_buffer(image, format=image_format)
+    except (ValueError, TypeError):
+        return av.VideoFrame.from_ndarray(image, format=image_format)

@@ -42,7 +42,9 @@ class TrackResult:
     Attributes:
         frame_index: index of the frame in the session (0-based).
         object_ids: ids of the tracked objects, ascending.
-        labels: (H, W) int64 on the CPU; 0 for background, else an id of ``object_ids``.
+        label_map: (H, W) on the CPU; 0 for background, else an id of ``object_ids``; uint8
+            when every id is at most 255 (a 4K map: 8 MB), else int64 -- the cheapest form.
+        labels: see the property.
         logits: merged identity logits at the network's stride 4, (1 + 10, h/4, w/4) with one
             group, (1 + objects_per_group * groups, h/4, w/4) with more, of the un-augmented
             pass (channel ``1 + slot`` per object, unused slots very negative) -- the raw
@@ -54,8 +56,13 @@ class TrackResult:
     frame_index: int
     object_ids: tuple[int, ...]
     _probs: torch.Tensor | Callable[[], torch.Tensor] = field(repr=False)
-    labels: torch.Tensor
+    label_map: torch.Tensor
     logits: torch.Tensor | None = None
+
+    @functools.cached_property
+    def labels(self) -> torch.Tensor:
+        """(H, W) int64 on the CPU: :attr:`label_map` widened (made on first use)."""
+        return self.label_map.long()
 
     @functools.cached_property
     def probs(self) -> torch.Tensor:
@@ -412,8 +419,8 @@ class Tracker:
     @staticmethod
     def _input_labels(aug: _Augmentation, slot_labels: torch.Tensor) -> torch.Tensor:
         """A full-size slot label map (+1 = ids) at the augmentation's input size, flipped as
-        its input is."""
-        small = resize_labels(slot_labels, aug.input_size)
+        its input is, int64."""
+        small = resize_labels(slot_labels, aug.input_size).long()
         return small.flip(-1) if aug.flip else small
 
     def _id_embedding(self, small: torch.Tensor, group: int) -> torch.Tensor:
@@ -484,15 +491,25 @@ class Tracker:
             with torch.inference_mode():
                 return _select_channels(probs(), channels).float().cpu()
 
-        if torch.equal(lookup, torch.arange(every_channel, device=lookup.device)):
-            labels = slot_labels.long()  # ids 1..N in slots 1..N: already the labels
-        else:
-            labels = lookup[slot_labels]
-        return TrackResult(index, ids, user_probs, labels.cpu(), logits)
+        return TrackResult(index, ids, user_probs, _user_labels(slot_labels, lookup).cpu(),
+                           logits)
 
     def _empty_result(self, index: int, height: int, width: int) -> TrackResult:
         return TrackResult(index, (), torch.ones((1, height, width)),
-                           torch.zeros((height, width), dtype=torch.long), None)
+                           torch.zeros((height, width), dtype=torch.uint8), None)
+
+
+def _user_labels(slot_labels: torch.Tensor, lookup: torch.Tensor) -> torch.Tensor:
+    """The user's ids of a slot label map (``lookup[slot + 1]`` = id), as uint8 when every id
+    fits, else int64.  Ids 1..N in slots 1..N (the usual case) need no lookup at all."""
+    small = int(lookup.max()) <= 255
+    if torch.equal(lookup, torch.arange(len(lookup), device=lookup.device)):
+        mapped = slot_labels
+    elif small and slot_labels.dtype == torch.uint8 and slot_labels.device.type == "cpu":
+        mapped = torch.from_numpy(lookup.numpy().astype(np.uint8)[slot_labels.numpy()])
+    else:
+        mapped = lookup[slot_labels.long()]
+    return mapped.to(torch.uint8 if small else torch.long)
 
 
 def _combine_augmentations(logits: list[torch.Tensor], labels: list[torch.Tensor],

@@ -9,7 +9,6 @@ is the difference between interpolating (1 + N) x 8.3 million values and a few h
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -53,45 +52,65 @@ def upsampled_argmax(logits: torch.Tensor, size: tuple[int, int],
                      align_corners: bool) -> torch.Tensor:
     """``channel_argmax(F.interpolate(logits[None], size, mode="bilinear")[0])`` the cheap way.
 
-    ``logits`` is (C, h, w) float on the CPU, ``size = (H, W)`` at least (h, w); returns the
-    (H, W) int64 labels. A pixel reads the four stride-4 positions around it; where the 3 x 3
-    positions around the nearest of them share a label, so do all four, and the pixel takes it
-    (OpenCV's nearest-neighbour resize: any of the four would do). Every other pixel -- a band
-    along the objects' edges -- is interpolated with ``F.interpolate``'s positions and weights
-    (the sums may round differently in the last bit, which only matters at an exact tie).
+    ``logits`` is (C, h, w) float, ``size = (H, W)``; returns the (H, W) labels, uint8 when
+    C <= 256 (a 4K map: 8 MB instead of 66), else int64.  On the CPU, frames at least the
+    logits' size: a pixel reads the four stride-4 positions of its cell (the lower and
+    upper source row and column of ``F.interpolate``); where their labels agree the pixel takes
+    it, repeated out without arithmetic. Only the pixels of mixed cells -- a band about one
+    stride-4 cell wide along the objects' edges -- are interpolated, with ``F.interpolate``'s
+    positions and weights and its order of operations (columns, then rows), so the sums round
+    as its do but for the last bit at an exact tie.
     """
     channels, low_h, low_w = logits.shape
     height, width = size
-    if logits.device.type != "cpu" or channels > 65536 or low_h > height or low_w > width:
+    dtype = torch.uint8 if channels <= 256 else torch.long
+    if logits.device.type != "cpu" or low_h > height or low_w > width:
         return channel_argmax(F.interpolate(logits[None].float(), size=size, mode="bilinear",
-                                            align_corners=align_corners)[0])
-    logits = logits.float()
-    low = channel_argmax(logits).numpy().astype(np.uint8 if channels <= 256 else np.uint16)
-    around = np.ones((3, 3), np.uint8)
-    mixed = (cv2.dilate(low, around, borderType=cv2.BORDER_REPLICATE)
-             != cv2.erode(low, around, borderType=cv2.BORDER_REPLICATE)).view(np.uint8)
-    labels = cv2.resize(low, (width, height), interpolation=cv2.INTER_NEAREST)
-    band = cv2.findNonZero(cv2.resize(mixed, (width, height), interpolation=cv2.INTER_NEAREST))
-    if band is not None:
-        band = band.reshape(-1, 2)  # (x, y) per pixel
-        labels[band[:, 1], band[:, 0]] = _interpolated_argmax(
-            logits.numpy().reshape(channels, -1), band, (low_h, low_w), (height, width),
-            align_corners).astype(labels.dtype)
-    return torch.from_numpy(labels).long()
+                                            align_corners=align_corners)[0]).to(dtype)
+    flat = logits.float().numpy()
+    low = channel_argmax(logits.float()).numpy().astype(np.uint8 if channels <= 256 else np.int64)
+    rows = [t.numpy() for t in source_positions(low_h, height, align_corners)]
+    cols = [t.numpy() for t in source_positions(low_w, width, align_corners)]
+    row_counts = np.bincount(rows[0], minlength=low_h)
+    col_counts = np.bincount(cols[0], minlength=low_w)
+    labels = _repeat(low, row_counts, col_counts)
+    band = np.flatnonzero(_repeat(_mixed_cells(low), row_counts, col_counts))
+    if band.size:
+        ys, xs = np.divmod(band, width)
+        labels.reshape(-1)[band] = _interpolated_argmax(flat, ys, xs, rows, cols).astype(
+            labels.dtype)
+    return torch.from_numpy(labels)
 
 
-def _interpolated_argmax(flat: np.ndarray, points: np.ndarray, low_size: tuple[int, int],
-                         size: tuple[int, int], align_corners: bool) -> np.ndarray:
+def _repeat(small: np.ndarray, row_counts: np.ndarray, col_counts: np.ndarray) -> np.ndarray:
+    """Each cell of a (h, w) map repeated over the full-size pixels that read it."""
+    return np.repeat(np.repeat(small, row_counts, axis=0), col_counts, axis=1)
+
+
+def _mixed_cells(low: np.ndarray) -> np.ndarray:
+    """(h, w) bool: cell (r, c) -- positions r, r + 1 by c, c + 1, the last row and column
+    reading themselves as ``F.interpolate`` does at the edge -- holds more than one label."""
+    padded = np.pad(low, ((0, 1), (0, 1)), mode="edge")
+    corner = padded[:-1, :-1]
+    return ((corner != padded[1:, :-1]) | (corner != padded[:-1, 1:])
+            | (corner != padded[1:, 1:]))
+
+
+def _interpolated_argmax(flat: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+                         rows: list[np.ndarray], cols: list[np.ndarray]) -> np.ndarray:
     """The arg-max of the bilinearly interpolated logits at some full-size pixels.
 
-    ``flat`` is the (C, h * w) float32 logits, ``points`` a (K, 2) array of (x, y) pixels of the
-    (H, W) frame; returns K channel indices."""
-    (low_h, low_w), (height, width) = low_size, size
-    rows_lo, rows_hi, row_w = (t.numpy() for t in source_positions(low_h, height, align_corners))
-    cols_lo, cols_hi, col_w = (t.numpy() for t in source_positions(low_w, width, align_corners))
-    ys, xs = points[:, 1], points[:, 0]
-    y0, y1, wy = rows_lo[ys] * low_w, rows_hi[ys] * low_w, row_w[ys]
-    x0, x1, wx = cols_lo[xs], cols_hi[xs], col_w[xs]
-    top = flat.take(y0 + x0, axis=1) * (1 - wx) + flat.take(y0 + x1, axis=1) * wx
-    bottom = flat.take(y1 + x0, axis=1) * (1 - wx) + flat.take(y1 + x1, axis=1) * wx
+    ``flat`` is the (C, h, w) float32 logits, ``ys`` / ``xs`` the pixels' rows and columns,
+    ``rows`` / ``cols`` :func:`source_positions` along each axis (lower, upper, weight of the
+    upper); returns one channel index per pixel. The source rows are first interpolated along
+    the columns to the full width (C x h x W: small), then each pixel mixes its two rows."""
+    channels, low_h, _ = flat.shape
+    cols_lo, cols_hi, col_w = cols
+    across = flat[:, :, cols_lo] * (1 - col_w) + flat[:, :, cols_hi] * col_w
+    across = across.reshape(channels, -1)
+    width = len(cols_lo)
+    rows_lo, rows_hi, row_w = rows
+    top = across.take(rows_lo[ys] * width + xs, axis=1)
+    bottom = across.take(rows_hi[ys] * width + xs, axis=1)
+    wy = row_w[ys]
     return channel_argmax(torch.from_numpy(top * (1 - wy) + bottom * wy)).numpy()

@@ -183,7 +183,7 @@ class RepeatMask:
             self.labels = mask
         assert self.labels is not None and self.labels.shape == frame.shape[:2]
         ids = tuple(int(i) for i in np.unique(self.labels) if i)
-        return SimpleNamespace(labels=self.labels, object_ids=ids, probs=None)
+        return SimpleNamespace(label_map=self.labels, object_ids=ids, probs=None)
 
 
 def check_output(source: Input, target: Path) -> Audio | None:

@@ -155,6 +155,10 @@ def test_label_areas_count_every_object_whatever_the_type(dtype: type) -> None:
     assert label_areas(labels) == expected
     assert mask_ids(labels) == tuple(sorted(expected))
     assert label_areas(np.zeros((4, 4), dtype)) == {}
+    # the tracker's ids given: counted one by one, absent ones left out as before
+    tracked = [3, 7, 200, 9] + ([300] if np.iinfo(dtype).max > 255 else [])
+    assert label_areas(labels, tracked) == expected
+    assert label_areas(labels, range(1, 301)) == expected  # many ids: the histogram
 
 
 @pytest.mark.parametrize("text,entry", [

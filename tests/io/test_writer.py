@@ -23,7 +23,8 @@ from aotvideo.io.writer import PngSequenceWriter, VideoWriter, WriterThread, ope
 def test_formats_follow_the_extension() -> None:
     spec = resolve_output("out.mp4", "overlay")
     assert (spec.container, spec.codec, spec.pix_fmt, spec.image) == ("mp4", "libx264", "yuv420p", "rgb")
-    assert spec.codec_options["crf"] == "18"
+    assert (spec.codec_options["crf"], spec.codec_options["preset"]) == ("auto", "auto")
+    assert resolve_output("out.mp4", "overlay", crf=20).codec_options["crf"] == "20"
     spec = resolve_output("cut.mov", "alpha")
     assert (spec.codec, spec.pix_fmt, spec.codec_options["vendor"]) == ("prores_aw", "yuva444p10le", "apl0")
     spec = resolve_output("cut.mov", "alpha", codec="prores_ks")
