@@ -290,8 +290,10 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
         super().__init__(config)
         self._on_exit = on_exit
+        self.interrupted = False
 
     def handle_exit(self, sig: int, frame: Any) -> None:
+        self.interrupted = True
         self._on_exit()
         super().handle_exit(sig, frame)
 
@@ -334,8 +336,16 @@ class StudioServer:
         return f"http://{shown}:{self.port}{query}"
 
     def run(self) -> None:
-        """Serve until interrupted (Ctrl-C, SIGTERM)."""
+        """Serve until interrupted (Ctrl-C, SIGTERM).
+
+        Raises:
+            KeyboardInterrupt: the server stopped on a signal.  uvicorn passes the signal on to
+                the handler it replaced, which does nothing where the process started with
+                SIGINT ignored (a background job of a shell), so it is raised here too.
+        """
         self._server.run(sockets=[self._socket])
+        if self._server.interrupted:
+            raise KeyboardInterrupt
 
     def start(self) -> None:
         """Serve from a background thread; returns once it answers."""

@@ -246,23 +246,27 @@ def test_min_short_edge_option_equals_the_tracker_api(media, weights, env, workd
     """--min-short-edge 128: the 96x64 clip is tracked at a 128-pixel short edge, exactly as
     the Tracker does it with min_short_edge=128 (and not as it does without)."""
     target = workdir / "masks_min_edge"
+    # float32 and the same thread count on both sides, as in the --no-amp test below
+    same_threads = dict(env, OMP_NUM_THREADS=str(torch.get_num_threads()))
     result = run(["track", media["plain"], "-m", media["mask"], "--mode", "masks", "-o", target,
-                  "--weights", weights, "--min-short-edge", "128", "-q"], env)
+                  "--weights", weights, "--min-short-edge", "128", "--no-amp", "-q"], same_threads)
     assert result.returncode == 0, result.stderr.decode()
     net = aotvideo.load_weights(aotvideo.build_model("deaott"), str(weights))
-    enlarged = aotvideo.Tracker(net, "cpu", min_short_edge=128)
-    plain = aotvideo.Tracker(net, "cpu")
-    differs = 0
+    enlarged = aotvideo.Tracker(net, "cpu", amp=False, min_short_edge=128)
+    plain = aotvideo.Tracker(net, "cpu", amp=False)
+    differs = mismatched = 0
     with VideoReader(media["plain"]) as reader:
         for frame in reader.frames():
             mask = clip[1][0] if frame.index == 0 else None
             expected = enlarged.step(frame.image, mask=mask).labels.numpy()
             other = plain.step(frame.image, mask=mask).labels.numpy()
             written = read_mask(target / f"{frame.index:05d}.png")
-            np.testing.assert_array_equal(written, expected)
+            mismatched += int((written != expected).sum())
             differs += int((other != expected).sum())
     assert enlarged._augs[0].input_size == (129, 193)
-    assert differs > 0  # the option changed what the network saw
+    # another process may round an exact tie of two identities the other way (see below)
+    assert mismatched <= 3, mismatched
+    assert differs > 10 * max(mismatched, 1)  # the option changed what the network saw
     result = run(["track", media["plain"], "-m", media["mask"], "-o", workdir / "x.mp4",
                   "--weights", weights, "--min-short-edge", "8"], env)
     assert result.returncode == 2 and b"--min-short-edge" in result.stderr
