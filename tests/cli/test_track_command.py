@@ -241,31 +241,44 @@ def test_masks_mode_equals_the_tracker_api(media, weights, env, workdir: Path, c
     assert len(list(target.glob("*.png"))) == COUNT
 
 
-def test_min_short_edge_option_equals_the_tracker_api(media, weights, env, workdir: Path,
-                                                     clip) -> None:
-    """--min-short-edge 128: the 96x64 clip is tracked at a 128-pixel short edge, exactly as
-    the Tracker does it with min_short_edge=128 (and not as it does without)."""
-    target = workdir / "masks_min_edge"
-    # float32 and the same thread count on both sides, as in the --no-amp test below
+def _float32_masks(media, weights, env, target: Path, *options) -> None:
+    """``track --mode masks --no-amp`` with the test process's thread count: float32 sums in
+    another order drift over the frames."""
     same_threads = dict(env, OMP_NUM_THREADS=str(torch.get_num_threads()))
     result = run(["track", media["plain"], "-m", media["mask"], "--mode", "masks", "-o", target,
-                  "--weights", weights, "--min-short-edge", "128", "--no-amp", "-q"], same_threads)
+                  "--weights", weights, "--no-amp", "-q", *options], same_threads)
     assert result.returncode == 0, result.stderr.decode()
+
+
+def _api_labels(media, weights, clip, **options) -> tuple[list[np.ndarray], tuple[int, int]]:
+    """The Tracker's float32 labels of the plain clip, frame by frame, and its network input
+    size."""
     net = aotvideo.load_weights(aotvideo.build_model("deaott"), str(weights))
-    enlarged = aotvideo.Tracker(net, "cpu", amp=False, min_short_edge=128)
-    plain = aotvideo.Tracker(net, "cpu", amp=False)
-    differs = mismatched = 0
+    tracker = aotvideo.Tracker(net, "cpu", amp=False, **options)
     with VideoReader(media["plain"]) as reader:
-        for frame in reader.frames():
-            mask = clip[1][0] if frame.index == 0 else None
-            expected = enlarged.step(frame.image, mask=mask).labels.numpy()
-            other = plain.step(frame.image, mask=mask).labels.numpy()
-            written = read_mask(target / f"{frame.index:05d}.png")
-            mismatched += int((written != expected).sum())
-            differs += int((other != expected).sum())
-    assert enlarged._augs[0].input_size == (129, 193)
+        labels = [tracker.step(frame.image, mask=clip[1][0] if frame.index == 0 else None)
+                  .labels.numpy() for frame in reader.frames()]
+    return labels, tracker._augs[0].input_size
+
+
+def _pixels_apart(target: Path, expected: list[np.ndarray]) -> int:
+    """Pixels of the written masks that differ from ``expected``."""
+    return sum(int((read_mask(target / f"{i:05d}.png") != e).sum()) for i, e in enumerate(expected))
+
+
+def test_min_short_edge_option_equals_the_tracker_api(media, weights, env, workdir: Path,
+                                                     clip) -> None:
+    """--min-short-edge 128: the 96x64 clip is tracked at a 128-pixel short edge (129 x 193
+    network input), as the Tracker does it with min_short_edge=128 (and not as without)."""
+    target = workdir / "masks_min_edge"
+    _float32_masks(media, weights, env, target, "--min-short-edge", "128")
+    enlarged, size = _api_labels(media, weights, clip, min_short_edge=128)
+    assert size == (129, 193)
+    mismatched = _pixels_apart(target, enlarged)
     # another process may round an exact tie of two identities the other way (see below)
     assert mismatched <= 3, mismatched
+    plain, _ = _api_labels(media, weights, clip)
+    differs = sum(int((a != b).sum()) for a, b in zip(plain, enlarged))
     assert differs > 10 * max(mismatched, 1)  # the option changed what the network saw
     result = run(["track", media["plain"], "-m", media["mask"], "-o", workdir / "x.mp4",
                   "--weights", weights, "--min-short-edge", "8"], env)
@@ -275,25 +288,13 @@ def test_min_short_edge_option_equals_the_tracker_api(media, weights, env, workd
 def test_no_amp_is_float32_and_equals_the_tracker_api(media, weights, env, workdir: Path,
                                                       clip) -> None:
     target, report = workdir / "masks_fp32", workdir / "fp32.json"
-    # the same thread count on both sides: float32 sums in another order drift over the frames
-    same_threads = dict(env, OMP_NUM_THREADS=str(torch.get_num_threads()))
-    result = run(["track", media["plain"], "-m", media["mask"], "--mode", "masks", "-o", target,
-                  "--weights", weights, "--no-amp", "--report", report, "-q"], same_threads)
-    assert result.returncode == 0, result.stderr.decode()
+    _float32_masks(media, weights, env, target, "--report", report)
     assert json.loads(report.read_text())["precision"] == "float32"
-    net = aotvideo.build_model("deaott")
-    aotvideo.load_weights(net, str(weights))
-    tracker = aotvideo.Tracker(net, "cpu", amp=False)
-    equal = total = 0
-    with VideoReader(media["plain"]) as reader:
-        for frame in reader.frames():
-            mask = clip[1][0] if frame.index == 0 else None
-            expected = tracker.step(frame.image, mask=mask).labels.numpy()
-            written = read_mask(target / f"{frame.index:05d}.png")
-            equal, total = equal + int((written == expected).sum()), total + expected.size
     # float32 in another process: the odd pixel whose two best identities tie to rounding may
     # go either way (CI saw 1 of the clip's pixels differ); bfloat16 moves far more
-    assert total - equal <= 3, (equal, total)
+    apart = _pixels_apart(target, _api_labels(media, weights, clip)[0])
+    assert apart <= 3, apart
+    assert len(list(target.glob("*.png"))) == COUNT
 
 
 def test_alpha_mov_via_the_command(media, weights, env, workdir: Path, clip) -> None:
