@@ -67,8 +67,9 @@ def upsampled_argmax(logits: torch.Tensor, size: tuple[int, int],
     if logits.device.type != "cpu" or low_h > height or low_w > width:
         return channel_argmax(F.interpolate(logits[None].float(), size=size, mode="bilinear",
                                             align_corners=align_corners)[0]).to(dtype)
-    flat = logits.float().numpy()
-    low = channel_argmax(logits.float()).numpy().astype(np.uint8 if channels <= 256 else np.int64)
+    logits = logits.float()
+    flat = logits.numpy()
+    low = channel_argmax(logits).to(dtype).numpy()
     rows = [t.numpy() for t in source_positions(low_h, height, align_corners)]
     cols = [t.numpy() for t in source_positions(low_w, width, align_corners)]
     row_counts = np.bincount(rows[0], minlength=low_h)
