@@ -32,8 +32,9 @@ from .io.formats import OutputSpec, resolve_output
 from .io.masks import label_areas, mask_ids, select_objects
 from .io.reader import AudioChunk, Frame, VideoInfo, VideoReader
 from .io.writer import PngSequenceWriter, VideoWriter, WriterThread, open_writer
+from .io.yuv import Yuv420Image
 from .propagation import LabelSpill, track_backward
-from .render import matte, overlay, with_alpha
+from .render import matte, overlay, overlay_yuv420, with_alpha
 
 __all__ = ["FrameResult", "Pipeline", "Progress", "RunReport", "RunRequest", "VideoSource", "VideoSummary",
            "check_masks", "check_palette_ids", "open_run", "render_frame", "run_track",
@@ -47,7 +48,7 @@ class _Result(Protocol):
 
 
 class _Tracker(Protocol):
-    def step(self, frame: np.ndarray, mask: np.ndarray | None = None) -> _Result: ...
+    def step(self, frame: np.ndarray | Yuv420Image, mask: np.ndarray | None = None) -> _Result: ...
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,10 @@ class FrameResult:
     probs: np.ndarray | None = None
 
 
-def track_frame(tracker: _Tracker, image: np.ndarray, mask: np.ndarray | None, started: bool,
-                *, probs: bool = False) -> FrameResult:
-    """The per-frame step every front end shares: track ``image`` (upright H x W x 3 uint8 RGB)
-    with ``mask`` (its label map, if this frame has one).
+def track_frame(tracker: _Tracker, image: np.ndarray | Yuv420Image, mask: np.ndarray | None,
+                started: bool, *, probs: bool = False) -> FrameResult:
+    """The per-frame step every front end shares: track ``image`` (upright H x W x 3 uint8 RGB,
+    or YUV 4:2:0 planes) with ``mask`` (its label map, if this frame has one).
 
     Before the first mask (``started`` false and no ``mask``) there are no objects: an empty
     label map (and all-background probabilities) without calling the tracker.
@@ -166,22 +167,37 @@ def _compact(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
     return labels
 
 
-def render_frame(mode: str, image: np.ndarray, result: FrameResult, soft: bool = False) -> np.ndarray:
-    """What ``mode`` shows of a tracked frame: ``overlay`` (H x W x 3 RGB), ``matte``
-    (H x W uint8, 255 = objects), ``alpha`` (H x W x 4 RGBA, straight) or ``masks`` (the label
-    map). ``soft`` mattes come from the probabilities."""
+def render_frame(mode: str, image: np.ndarray | Yuv420Image, result: FrameResult,
+                 soft: bool = False) -> np.ndarray | Yuv420Image:
+    """What ``mode`` shows of a tracked frame: ``overlay`` (H x W x 3 RGB, or drawn on the
+    planes of a :class:`~aotvideo.io.Yuv420Image`), ``matte`` (H x W uint8, 255 = objects),
+    ``alpha`` (H x W x 4 RGBA, straight) or ``masks`` (the label map). ``soft`` mattes come
+    from the probabilities."""
     if mode == "masks":
         return result.labels
     if mode == "overlay":
+        if isinstance(image, Yuv420Image):
+            return overlay_yuv420(image, result.labels, result.object_ids)
         return overlay(image, result.labels, result.object_ids)
     alpha = matte(result.labels, None, result.probs, soft, prob_ids=result.object_ids)
-    return alpha if mode == "matte" else with_alpha(image, alpha)
+    if mode == "matte":
+        return alpha
+    return with_alpha(image.to_rgb() if isinstance(image, Yuv420Image) else image, alpha)
+
+
+def _turn(image: np.ndarray | Yuv420Image, quarters: int) -> np.ndarray | Yuv420Image:
+    """``image`` turned ``quarters`` x 90 degrees counter-clockwise (a new contiguous array)."""
+    if quarters % 4 == 0:
+        return image
+    if isinstance(image, Yuv420Image):
+        return image.rot90(quarters)
+    return np.ascontiguousarray(np.rot90(image, quarters))
 
 
 @dataclass
 class _Work:
     frame: Frame
-    upright: np.ndarray
+    upright: np.ndarray | Yuv420Image
     result: FrameResult
 
 
@@ -340,10 +356,10 @@ class Pipeline:
 
     # -- output side (writer thread) ------------------------------------------------------------
 
-    def _render(self, work: _Work) -> np.ndarray:
+    def _render(self, work: _Work) -> np.ndarray | Yuv420Image:
         image = render_frame(self.mode, work.upright, work.result, self.soft)
         if self.mode != "masks" and self._to_stored:
-            image = np.ascontiguousarray(np.rot90(image, -self._quarters))
+            image = _turn(image, -self._quarters)
         return image
 
     def _handle(self, item: object) -> None:
@@ -360,9 +376,7 @@ class Pipeline:
     # -- the run ---------------------------------------------------------------------------------
 
     def _track(self, frame: Frame, started: bool) -> _Work:
-        upright = frame.image
-        if self._quarters:
-            upright = np.ascontiguousarray(np.rot90(upright, self._quarters))
+        upright = _turn(frame.image, self._quarters)
         wants_probs = self.soft and self.mode in ("matte", "alpha")
         given = self._labels_known(frame.index)
         if given is not None:
@@ -551,10 +565,11 @@ class VideoSource:
     pix_fmt: str | None = None
     rate: float | None = None
 
-    def open(self) -> VideoReader:
-        """The reader (raises :class:`~aotvideo.errors.InputError` when it cannot be opened)."""
+    def open(self, *, planar: bool = False) -> VideoReader:
+        """The reader (raises :class:`~aotvideo.errors.InputError` when it cannot be opened);
+        ``planar`` keeps 8-bit 4:2:0 frames in their YUV planes (see the reader)."""
         return VideoReader(self.path, format=self.format, raw_size=self.raw_size,
-                           pix_fmt=self.pix_fmt, rate=self.rate)
+                           pix_fmt=self.pix_fmt, rate=self.rate, planar=planar)
 
 
 #: Label maps by frame index (upright, ``H x W`` integer ids, 0 = background).
@@ -617,7 +632,9 @@ def open_run(
     :class:`~aotvideo.errors.OutputError` (the output cannot be created) and the tracker
     builder's errors before anything is written.
     """
-    with request.source.open() as reader:
+    # 8-bit 4:2:0 frames stay in their planes: the tracker's input is made from them at its
+    # small size and overlays are drawn on them for the encoder, with no full-size RGB copy
+    with request.source.open(planar=True) as reader:
         masks = request.masks(reader) if callable(request.masks) else request.masks
         checked = check_masks(masks, reader.info, request.objects, names=request.mask_names)
         if request.output.mode == "masks":

@@ -9,17 +9,19 @@ copied; without ``../shared`` the moving shapes of ``aotvideo.io.testclips``) --
 with a first mask of the sequence's object (and, for more objects, still regions of the scene
 as further objects). Then, in one run:
 
-* **stages**, one after another in this process (seconds per frame): decoding, colour
-  conversion to RGB, the tracker's network-input resize and normalisation, the rest of the
-  model, bringing the logits to full resolution (the labels' arg-max), drawing the overlay,
-  colour conversion to the encoder's format, encoding with the default options;
-* **model only**: ``Tracker.step`` over the decoded frames with the label map on the CPU, as
+* **stages**, one after another in this process (seconds per frame): decoding into the YUV
+  4:2:0 planes ``aotvideo track`` works on, the tracker's network input made from them (resize,
+  colour conversion at the small size, normalisation), the rest of the model, bringing the
+  logits to full resolution (the labels' arg-max), drawing the overlay on the planes, encoding
+  with the default options;
+* **model only**: ``Tracker.step`` over the decoded planes with the label map on the CPU, as
   every front end takes it (``aotvideo.pipeline.track_frame``; the packaged model with
-  ``aotvideo track``'s defaults), the frames/s every ratio is taken against; drawing is timed
-  on those label maps as ``aotvideo track`` draws (``render_frame``);
+  ``aotvideo track``'s defaults, in the same allocator settings as the CLI), the frames/s every
+  ratio is taken against; drawing is timed on those label maps as ``aotvideo track`` draws
+  (``render_frame``);
 * **end to end**: ``aotvideo track CLIP --mask FIRST.png -o OUT --mode MODE`` in a fresh process
-  (decode, track, draw and encode overlap in their threads), frames/s and peak resident memory
-  from its ``--report``.
+  (decode, track, draw and encode overlap in their threads), frames/s (the median of
+  ``--repeat`` runs) and peak resident memory from its ``--report``.
 
 Prints Markdown tables; compare only figures of one run.
 """
@@ -43,9 +45,11 @@ import cv2
 import numpy as np
 import torch
 
+from aotvideo.cli.memory import reuse_large_buffers
 from aotvideo.io.formats import encoder_options, resolve_output
 from aotvideo.io.masks import read_mask, write_palette_png
 from aotvideo.io.testclips import scene, write_clip
+from aotvideo.io.yuv import Yuv420Image
 from aotvideo.pipeline import FrameResult, render_frame, track_frame
 from aotvideo.tracking import tracker as tracker_module
 from aotvideo.tracking.builder import TrackerSpec, build_tracker
@@ -112,22 +116,19 @@ class Stages:
 
 
 def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float], float, str]:
-    """Per-frame seconds of every stage done one after another, model-only frames/s, precision."""
+    """Per-frame seconds of every stage done one after another, model-only frames/s, precision.
+    Frames are taken as ``aotvideo track`` takes them: the decoder's YUV 4:2:0 planes."""
     stages = Stages()
     start = time.perf_counter()
     with av.open(str(clip)) as container:
-        decoded = list(container.decode(video=0))
-    stages.seconds["decode"] = time.perf_counter() - start
-    start = time.perf_counter()
-    frames = [f.to_ndarray(format="rgb24") for f in decoded]
-    stages.seconds["colour to RGB"] = time.perf_counter() - start
-    del decoded
+        frames = [Yuv420Image.from_video_frame(f) for f in container.decode(video=0)]
+    stages.seconds["decode (to planes)"] = time.perf_counter() - start
     tracker = build_tracker(TrackerSpec())
     originals = (tracker_module.normalize_frame, tracker.__class__._full_size_logits,
                  tracker_module.channel_argmax, tracker_module.upsampled_argmax)
-    tracker_module.normalize_frame = stages.timed("network-input resize", originals[0])
-    tracker.__class__._full_size_logits = stages.timed("logits to full size", originals[1])
+    tracker_module.normalize_frame = stages.timed("network input from the planes", originals[0])
     tracker_module.channel_argmax = stages.timed("logits to full size", originals[2])
+    tracker.__class__._full_size_logits = stages.timed("logits to full size", originals[1])
     tracker_module.upsampled_argmax = stages.timed("logits to full size", originals[3])
     first = read_mask(mask)
     results: list[FrameResult] = []
@@ -139,7 +140,7 @@ def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float],
     finally:
         (tracker_module.normalize_frame, tracker.__class__._full_size_logits,
          tracker_module.channel_argmax, tracker_module.upsampled_argmax) = originals
-    inside = stages.seconds["network-input resize"] + stages.seconds["logits to full size"]
+    inside = stages.seconds["network input from the planes"] + stages.seconds["logits to full size"]
     stages.seconds["model (rest of Tracker.step)"] = model_seconds - inside
     if mode == "overlay":
         _draw_and_encode(frames, results, clip.parent / "stage.mp4", mode, stages)
@@ -147,44 +148,44 @@ def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float],
     return {k: v / n for k, v in stages.seconds.items()}, n / model_seconds, tracker.precision
 
 
-def _draw_and_encode(frames: list[np.ndarray], results: list[FrameResult], target: Path,
+def _draw_and_encode(frames: list[Yuv420Image], results: list[FrameResult], target: Path,
                      mode: str, stages: Stages) -> None:
-    """Drawing, colour conversion and encoding with ``aotvideo track``'s default options, frame
-    by frame as its writer thread does them (each picture dropped once encoded, so memory is
-    reused as in a run rather than 30 new 4K pictures faulted in)."""
-    height, width = frames[0].shape[:2]
+    """Drawing and encoding with ``aotvideo track``'s default options, frame by frame as its
+    writer thread does them (each picture dropped once encoded, so memory is reused as in a
+    run rather than 30 new 4K pictures faulted in)."""
     spec = resolve_output(str(target), mode)
     with av.open(str(target), "w") as out:
         stream = out.add_stream(spec.codec, rate=Fraction(25))
-        stream.width, stream.height, stream.pix_fmt = width, height, spec.pix_fmt
-        stream.options = options = encoder_options(spec, width, height)
+        stream.width, stream.height, stream.pix_fmt = frames[0].width, frames[0].height, spec.pix_fmt
+        stream.options = options = encoder_options(spec, frames[0].width, frames[0].height)
         encode = f"encode ({spec.codec} {options.get('preset', '')}, CRF {options.get('crf')})"
         for frame, result in zip(frames, results):
             start = time.perf_counter()
             picture = render_frame(mode, frame, result)
             drawn = time.perf_counter()
-            converted = av.VideoFrame.from_numpy_buffer(picture, format="rgb24").reformat(
-                format=spec.pix_fmt)
-            done = time.perf_counter()
-            out.mux(stream.encode(converted))
-            stages.seconds["drawing"] += drawn - start
-            stages.seconds["colour to the encoder's"] += done - drawn
-            stages.seconds[encode] += time.perf_counter() - done
+            out.mux(stream.encode(picture.to_video_frame()))
+            stages.seconds["drawing (on the planes)"] += drawn - start
+            stages.seconds[encode] += time.perf_counter() - drawn
         start = time.perf_counter()
         out.mux(stream.encode())
         stages.seconds[encode] += time.perf_counter() - start
 
 
-def end_to_end(clip: Path, mask: Path, mode: str, folder: Path,
-               extra: list[str]) -> tuple[float, float]:
-    """Frames/s and peak RSS (MB) of ``aotvideo track`` from its report."""
+def end_to_end(clip: Path, mask: Path, mode: str, folder: Path, extra: list[str],
+               repeat: int = 1) -> tuple[float, float]:
+    """Frames/s (the median of ``repeat`` runs) and peak RSS (MB, the largest) of
+    ``aotvideo track`` from its report."""
     report = folder / f"report-{mode}.json"
     command = [sys.executable, "-m", "aotvideo", "track", str(clip), "--mask", str(mask),
                "-o", str(folder / OUTPUTS[mode]), "--mode", mode, "--report", str(report), "-q",
                *extra]
-    subprocess.run(command, check=True, env=dict(os.environ))
-    data = json.loads(report.read_text())
-    return float(data["fps"]), float(data["peak_memory_mb"]["rss"])
+    speeds, peaks = [], []
+    for _ in range(repeat):
+        subprocess.run(command, check=True, env=dict(os.environ))
+        data = json.loads(report.read_text())
+        speeds.append(float(data["fps"]))
+        peaks.append(float(data["peak_memory_mb"]["rss"]))
+    return float(np.median(speeds)), max(peaks)
 
 
 def main() -> int:
@@ -197,9 +198,12 @@ def main() -> int:
     parser.add_argument("--growth", action="store_true",
                         help="also track the last size's 1-object clip at 3x the frames: peak RSS "
                              "must not grow with the video's length")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="end-to-end runs per row; the median is shown (shared machines vary)")
     parser.add_argument("--track-option", action="append", default=[],
                         help="extra option for aotvideo track (repeat), e.g. --track-option=--preset=medium")
     args = parser.parse_args()
+    reuse_large_buffers()  # the model-only figures in the same process settings as the CLI's
     stage_rows, speed_rows = [], []
     names: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -213,7 +217,8 @@ def main() -> int:
                 names += [n for n in stages if n not in names]
                 stage_rows.append((f"{width}x{height}", count, stages))
                 for mode in args.modes.split(","):
-                    fps, rss = end_to_end(clip, mask, mode, folder, args.track_option)
+                    fps, rss = end_to_end(clip, mask, mode, folder, args.track_option,
+                                          args.repeat)
                     speed_rows.append(f"| {width}x{height} | {count} | {mode} | {model_fps:.2f} | "
                                       f"{fps:.2f} | {fps / model_fps:.2f} | {rss:.0f} |")
                 print(f"done {width}x{height} {count} object(s)", file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ import pytest
 
 import aotvideo
 from aotvideo.errors import InputDecodeError, MaskError, OutputError
-from aotvideo.io import VideoReader, open_writer, read_mask, resolve_output
+from aotvideo.io import VideoReader, Yuv420Image, open_writer, read_mask, resolve_output
 from aotvideo.io.testclips import scene, write_clip
 from aotvideo.pipeline import Pipeline, check_masks, track_video
 
@@ -34,14 +34,16 @@ def tracker(model):
 
 
 def reference_labels(model, path: Path, masks: dict[int, np.ndarray]) -> list[np.ndarray]:
-    """What the Tracker API gives for the same decoded frames (upright), frame by frame."""
+    """What the Tracker API gives for the same decoded frames (upright), frame by frame: the
+    decoder's YUV planes, as the pipeline reads them."""
     out = []
     session = tracker(model)
     started = False
-    with VideoReader(path) as reader:
+    with VideoReader(path, planar=True) as reader:
         quarters = reader.info.rotation // 90
         for frame in reader.frames():
-            image = np.ascontiguousarray(np.rot90(frame.image, quarters))
+            assert isinstance(frame.image, Yuv420Image)
+            image = frame.image.rot90(quarters)
             mask = masks.get(frame.index)
             if not started and mask is None:
                 out.append(np.zeros(image.shape[:2], np.int64))

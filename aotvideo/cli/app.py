@@ -10,6 +10,7 @@ from .exits import EXIT_CODES_HELP
 from .frame import frame_command
 from .gst import gst_path
 from .mask import mask_command
+from .memory import reuse_large_buffers
 from .studio import studio
 from .track import track
 from .train import train_group
@@ -35,6 +36,7 @@ def main() -> None:
     the video with an alpha channel, or per-frame masks, with timing, rotation and audio kept.
     Run `aotvideo track --help` for the details.
     """
+    reuse_large_buffers()
 
 
 for _command in (track, make_batch_command(track), mask_command, frame_command, weights,

@@ -1,6 +1,7 @@
 """Video and mask input/output: PyAV decoding and encoding in threads, mask images.
 
-* :class:`VideoReader` decodes files, pipes and raw video into RGB frames with timestamps;
+* :class:`VideoReader` decodes files, pipes and raw video into RGB frames with timestamps
+  (or, asked to, into the decoder's own YUV planes, :class:`Yuv420Image`);
 * :class:`VideoWriter` / :class:`PngSequenceWriter` encode the results, keeping timestamps,
   rotation and audio; :func:`resolve_output` picks container, codec and pixel format;
 * :func:`read_mask` reads palette, grayscale and colour mask images; :func:`write_palette_png`
@@ -12,6 +13,7 @@ from .formats import MODES, OutputSpec, default_output_path, resolve_output
 from .masks import davis_palette, mask_ids, read_mask, select_objects, write_palette_png
 from .reader import AudioChunk, AudioInfo, Frame, VideoInfo, VideoReader, parse_size
 from .writer import PngSequenceWriter, VideoWriter, WriterThread, open_writer
+from .yuv import Yuv420Image
 
 __all__ = [
     "MODES",
@@ -24,6 +26,7 @@ __all__ = [
     "VideoReader",
     "VideoWriter",
     "WriterThread",
+    "Yuv420Image",
     "davis_palette",
     "default_output_path",
     "mask_ids",

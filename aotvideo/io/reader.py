@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from ..errors import InputDecodeError, InputError
+from .yuv import Yuv420Image
 
 __all__ = [
     "AudioChunk",
@@ -89,15 +90,20 @@ class VideoInfo:
 class Frame:
     """One decoded video frame.
 
-    ``image`` is H x W x 3 uint8 RGB in the stored orientation; ``pts`` its presentation
+    ``image`` is H x W x 3 uint8 RGB in the stored orientation (with ``planar=True`` readers,
+    a :class:`~aotvideo.io.yuv.Yuv420Image` when the video is 8-bit 4:2:0); ``pts`` its presentation
     timestamp in ``time_base`` units (strictly increasing along the video); ``index`` counts
     frames from 0 in presentation order.
     """
 
     index: int
-    image: np.ndarray
+    image: np.ndarray | Yuv420Image
     pts: int
     time_base: Fraction
+
+    def rgb(self) -> np.ndarray:
+        """The H x W x 3 uint8 RGB picture (converted from the planes of a planar frame)."""
+        return self.image.to_rgb() if isinstance(self.image, Yuv420Image) else self.image
 
     @property
     def time(self) -> float:
@@ -167,7 +173,9 @@ class VideoReader:
 
     ``source`` is a path, ``"-"`` for standard input, or a binary file object. ``format`` forces
     a demuxer (e.g. ``"nut"``); ``raw_size=(w, h)`` reads headerless ``rawvideo`` in ``pix_fmt``
-    (default ``rgb24``) at ``rate`` frames per second (default 25).
+    (default ``rgb24``) at ``rate`` frames per second (default 25). ``planar`` keeps 8-bit 4:2:0
+    frames in their planes (:class:`~aotvideo.io.yuv.Yuv420Image`, no colour conversion); other
+    frames are RGB either way.
 
     The container is opened and the first frame decoded in the constructor, so errors in the
     input show up there as :class:`~aotvideo.errors.InputError`. Iterate with :meth:`frames`
@@ -186,8 +194,10 @@ class VideoReader:
         rate: float | Fraction | None = None,
         audio: AudioMode = "packets",
         queue_size: int = 4,
+        planar: bool = False,
     ) -> None:
         self.source_name = _describe(source)
+        self._planar = planar
         self._audio_mode: AudioMode = audio
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, queue_size))
         self._stop = threading.Event()
@@ -346,7 +356,9 @@ class VideoReader:
     def _to_frame(self, decoded: av.VideoFrame) -> Frame:
         if self._next_index == 0:
             self._first_rotation = _rotation_of(decoded)
-        image = decoded.to_ndarray(format="rgb24")
+        image = Yuv420Image.from_video_frame(decoded) if self._planar else None
+        if image is None:
+            image = decoded.to_ndarray(format="rgb24")
         frame = Frame(self._next_index, image, self._timestamp(decoded), self._time_base)
         self._next_index += 1
         self.frames_decoded = self._next_index

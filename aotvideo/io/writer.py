@@ -34,6 +34,7 @@ from ..errors import OutputError
 from .formats import OutputSpec, encoder_options
 from .masks import davis_palette, encode_png
 from .reader import AudioChunk
+from .yuv import Yuv420Image
 
 __all__ = [
     "VideoWriter",
@@ -367,8 +368,10 @@ class VideoWriter:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def write(self, image: np.ndarray, pts: int | None = None) -> None:
-        """Encode one image (H x W x 3 RGB, H x W gray or H x W x 4 RGBA, as the spec says).
+    def write(self, image: np.ndarray | Yuv420Image, pts: int | None = None) -> None:
+        """Encode one image (H x W x 3 RGB, H x W gray or H x W x 4 RGBA, as the spec says, or
+        YUV 4:2:0 planes: taken as they are by a ``yuv420p`` encoder, so the output keeps the
+        input's own values and colour matrix).
 
         ``pts`` is in the ``time_base`` given at construction; ``None`` continues after the last.
         """
@@ -379,7 +382,8 @@ class VideoWriter:
             pts = 0 if self._last_pts is None else self._last_pts + 1
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
-        frame = _wrap_image(image, self._image_format)
+        frame = image.to_video_frame() if isinstance(image, Yuv420Image) \
+            else _wrap_image(image, self._image_format)
         frame.pts = int(pts)
         frame.time_base = self._time_base
         try:

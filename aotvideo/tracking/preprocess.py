@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -9,6 +10,22 @@ import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@runtime_checkable
+class Picture(Protocol):
+    """A frame kept in another layout than an RGB array (e.g. a decoder's YUV planes,
+    :class:`aotvideo.io.yuv.Yuv420Image`) that makes the network's input itself, cheaper than
+    from a full-size RGB copy."""
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(H, W, 3): the shape of the RGB frame it stands for."""
+        ...
+
+    def network_input(self, size: tuple[int, int]) -> np.ndarray:
+        """(h, w, 3) float32 RGB in 0..255 at ``size`` = (h, w)."""
+        ...
 
 
 def network_input_size(height: int, width: int, *, align_corners: bool = True,
@@ -41,17 +58,20 @@ def network_input_size(height: int, width: int, *, align_corners: bool = True,
     return sides[0], sides[1]
 
 
-def normalize_frame(frame: np.ndarray, size: tuple[int, int], *, flip: bool = False,
+def normalize_frame(frame: np.ndarray | Picture, size: tuple[int, int], *, flip: bool = False,
                     device: torch.device | str = "cpu") -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, h, w) float32 normalised network input, channels-last.
 
     Resizes with ``cv2.resize(INTER_CUBIC)`` of the float32 image (skipped when the size is
-    unchanged), then ``(x / 255 - mean) / std`` in float32; ``flip`` mirrors horizontally.
+    unchanged; a :class:`Picture` resizes itself), then ``(x / 255 - mean) / std`` in float32;
+    ``flip`` mirrors horizontally.
     The result is a channels-last view of an (h, w, 3) buffer, the layout the encoders'
     convolutions read without a reorder.
     """
     h, w = size
-    if frame.shape[0] != h or frame.shape[1] != w:
+    if not isinstance(frame, np.ndarray):
+        image = torch.from_numpy(frame.network_input(size)).to(device)
+    elif frame.shape[0] != h or frame.shape[1] != w:
         image = torch.from_numpy(cv2.resize(frame.astype(np.float32), (w, h),
                                             interpolation=cv2.INTER_CUBIC)).to(device)
     else:  # the uint8 frame travels to the device, a quarter of the float32 bytes

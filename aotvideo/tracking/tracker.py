@@ -26,7 +26,7 @@ from ..models.model import AOTModel
 from ..models.propagation import MemoryEntry
 from .memory import GroupMemory
 from .precision import Amp, autocast_dtype, precision_name, resolve_device
-from .preprocess import network_input_size, normalize_frame, resize_labels
+from .preprocess import Picture, network_input_size, normalize_frame, resize_labels
 from .upsample import channel_argmax, upsampled_argmax
 
 DEFAULT_MAX_LONG_TERM = 16
@@ -199,13 +199,15 @@ class Tracker:
         if not self._slots:
             self._slots, self._removed, self._augs = {}, set(), []
 
-    def step(self, frame: np.ndarray | torch.Tensor,
+    def step(self, frame: np.ndarray | torch.Tensor | Picture,
              mask: np.ndarray | torch.Tensor | None = None, *,
              memory_labels: np.ndarray | torch.Tensor | None = None) -> TrackResult:
         """Segment the next frame.
 
         Args:
-            frame: (H, W, 3) uint8 RGB (numpy or torch); an alpha channel is ignored.
+            frame: (H, W, 3) uint8 RGB (numpy or torch; an alpha channel is ignored), or a
+                :class:`~aotvideo.tracking.preprocess.Picture` such as a decoder's YUV planes
+                (:class:`aotvideo.io.yuv.Yuv420Image`), which makes the network input itself.
             mask: optional (H, W) integer label map, 0 background, positive ids.  Objects new
                 in it start being tracked here; objects it contains are re-anchored to it.
             memory_labels: optional (H, W) label map of already tracked ids to write into this
@@ -238,7 +240,10 @@ class Tracker:
         return result
 
     # ------------------------------------------------------------------ validation
-    def _check_frame(self, frame: np.ndarray | torch.Tensor) -> np.ndarray:
+    def _check_frame(self, frame: np.ndarray | torch.Tensor | Picture) -> np.ndarray | Picture:
+        if isinstance(frame, Picture) and not isinstance(frame, (np.ndarray, torch.Tensor)):
+            self._check_size(frame.shape[:2])
+            return frame
         if isinstance(frame, torch.Tensor):
             frame = frame.detach().cpu().numpy()
         if not isinstance(frame, np.ndarray):
@@ -249,11 +254,14 @@ class Tracker:
             raise FrameError(f"frame must be uint8, got {frame.dtype}")
         if frame.shape[2] == 4:
             frame = frame[:, :, :3]
-        if self._frame_size is not None and frame.shape[:2] != self._frame_size:
-            raise FrameError(f"frame size {frame.shape[1]}x{frame.shape[0]} differs from the "
+        self._check_size(frame.shape[:2])
+        return frame
+
+    def _check_size(self, size: tuple[int, int]) -> None:
+        if self._frame_size is not None and tuple(size) != tuple(self._frame_size):
+            raise FrameError(f"frame size {size[1]}x{size[0]} differs from the "
                              f"video's {self._frame_size[1]}x{self._frame_size[0]}; call reset() "
                              "for a new video")
-        return frame
 
     @staticmethod
     def _check_mask(mask: np.ndarray | torch.Tensor, size: tuple[int, int]) -> np.ndarray:
@@ -317,7 +325,7 @@ class Tracker:
                  if s // per == group]
         return max(slots) % per + 1 if slots else 0
 
-    def _step(self, image: np.ndarray, labels_in: np.ndarray | None, index: int,
+    def _step(self, image: np.ndarray | Picture, labels_in: np.ndarray | None, index: int,
               feedback: np.ndarray | None = None) -> TrackResult:
         height, width = image.shape[:2]
         tracking = bool(self._slots)

@@ -234,7 +234,7 @@ def test_masks_mode_equals_the_tracker_api(media, weights, env, workdir: Path, c
     tracker = aotvideo.Tracker(net, "cpu")
     first = np.where(np.isin(clip[1][0], [1, 3]), clip[1][0], 0)
     masks = {0: first, 5: np.where(clip[1][5] == 3, 3, 0)}
-    with VideoReader(media["plain"]) as reader:
+    with VideoReader(media["plain"], planar=True) as reader:  # the planes, as track reads them
         for frame in reader.frames():
             expected = tracker.step(frame.image, mask=masks.get(frame.index)).labels.numpy()
             np.testing.assert_array_equal(read_mask(target / f"{frame.index:05d}.png"), expected)
@@ -255,7 +255,7 @@ def _api_labels(media, weights, clip, **options) -> tuple[list[np.ndarray], tupl
     size."""
     net = aotvideo.load_weights(aotvideo.build_model("deaott"), str(weights))
     tracker = aotvideo.Tracker(net, "cpu", amp=False, **options)
-    with VideoReader(media["plain"]) as reader:
+    with VideoReader(media["plain"], planar=True) as reader:  # the planes, as track reads them
         labels = [tracker.step(frame.image, mask=clip[1][0] if frame.index == 0 else None)
                   .labels.numpy() for frame in reader.frames()]
     return labels, tracker._augs[0].input_size

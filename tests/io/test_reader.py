@@ -13,6 +13,7 @@ from io_helpers import COUNT, HEIGHT, VFR_PTS, WIDTH
 
 from aotvideo.errors import InputDecodeError, InputError
 from aotvideo.io.reader import AudioChunk, Frame, VideoReader, parse_size
+from aotvideo.io.yuv import Yuv420Image
 
 
 def test_frames_timestamps_and_info(make_clip, clip) -> None:
@@ -59,6 +60,25 @@ def test_file_objects_and_streamable_containers(make_clip) -> None:
     with VideoReader(io.BytesIO(path.read_bytes())) as reader:
         assert reader.info.container == "nut"
         assert len(list(reader.frames())) == COUNT
+
+
+def test_planar_readers_keep_the_decoders_planes(make_clip, tmp_path: Path, clip) -> None:
+    """8-bit 4:2:0 frames stay in their planes; their RGB is what a plain reader gives; other
+    frames (raw RGB) are RGB either way."""
+    path = make_clip(pts=VFR_PTS)
+    with VideoReader(path) as plain, VideoReader(path, planar=True) as planar:
+        pairs = list(zip(plain.frames(), planar.frames()))
+    assert len(pairs) == COUNT
+    for rgb, planes in pairs:
+        assert isinstance(planes.image, Yuv420Image) and planes.image.shape == (HEIGHT, WIDTH, 3)
+        assert (planes.index, planes.pts) == (rgb.index, rgb.pts)
+        np.testing.assert_array_equal(planes.rgb(), rgb.image)
+        assert rgb.rgb() is rgb.image
+    raw = tmp_path / "in.rgb"
+    raw.write_bytes(b"".join(f.tobytes() for f in clip[0][:2]))
+    with VideoReader(raw, raw_size=(WIDTH, HEIGHT), pix_fmt="rgb24", planar=True) as reader:
+        first = next(iter(reader.frames()))
+    np.testing.assert_array_equal(first.image, clip[0][0])
 
 
 def test_raw_video_input(tmp_path: Path, clip) -> None:

@@ -15,6 +15,7 @@ from aotvideo.io.formats import default_output_path, resolve_output
 from aotvideo.io.masks import read_mask
 from aotvideo.io.reader import AudioChunk, Frame, VideoReader
 from aotvideo.io.writer import PngSequenceWriter, VideoWriter, WriterThread, open_writer
+from aotvideo.io.yuv import Yuv420Image
 
 
 # -- choosing formats ---------------------------------------------------------------------------------
@@ -187,6 +188,25 @@ def test_images_of_the_wrong_size_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="output 96x64"):
         writer.write(np.zeros((HEIGHT, WIDTH + 2, 3), np.uint8))
     writer.close()
+
+
+def test_yuv_planes_are_encoded_as_they_are(make_clip, tmp_path: Path) -> None:
+    """A planar picture goes to a yuv420p encoder without conversion: lossless x264 gives the
+    planes back bit for bit, whatever matrix they are in."""
+    with VideoReader(make_clip(), planar=True) as reader:
+        pictures = [f.image for f in reader.frames()][:4]
+    tagged = [Yuv420Image(p.data, colorspace=1, color_range=0) for p in pictures]
+    spec = resolve_output(str(tmp_path / "planes.mkv"), "overlay", crf=0)
+    writer = VideoWriter(spec, width=WIDTH, height=HEIGHT, time_base=Fraction(1, 25))
+    for i, picture in enumerate(tagged):
+        writer.write(picture, i)
+    writer.close()
+    frames = decode_all(tmp_path / "planes.mkv")
+    assert len(frames) == 4
+    for frame, picture in zip(frames, tagged):
+        np.testing.assert_array_equal(frame.to_ndarray(format="yuv420p"), picture.data)
+    with pytest.raises(ValueError, match="the output 98x64"):
+        VideoWriter(spec, width=WIDTH + 2, height=HEIGHT, time_base=Fraction(1, 25)).write(tagged[0])
 
 
 def test_odd_sizes_encode_without_cropping(tmp_path: Path) -> None:

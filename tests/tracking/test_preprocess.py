@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aotvideo.tracking.preprocess import (IMAGENET_MEAN, IMAGENET_STD, network_input_size,
-                                          normalize_frame, resize_labels)
+from aotvideo.tracking.preprocess import (IMAGENET_MEAN, IMAGENET_STD, Picture,
+                                          network_input_size, normalize_frame, resize_labels)
 
 
 def _reference(frame: np.ndarray, size: tuple[int, int], flip: bool) -> torch.Tensor:
@@ -31,6 +31,30 @@ def test_normalize_frame_equals_the_reference(size, flip):
     out = normalize_frame(frame, size, flip=flip)
     assert out.shape == (1, 3, *size) and out.dtype == torch.float32
     assert torch.equal(out, _reference(frame, size, flip))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+class _Flat:
+    """A Picture of one colour that makes its own network input (as a decoder's planes do)."""
+
+    shape = (64, 96, 3)
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, int]] = []
+
+    def network_input(self, size: tuple[int, int]) -> np.ndarray:
+        self.asked.append(size)
+        return np.full((*size, 3), (30.0, 140.0, 200.0), np.float32)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_a_picture_makes_its_own_input_and_is_normalised_alike(flip):
+    picture = _Flat()
+    assert isinstance(picture, Picture)
+    out = normalize_frame(picture, (33, 49), flip=flip)
+    assert picture.asked == [(33, 49)]
+    expected = _reference(np.full((33, 49, 3), (30, 140, 200), np.uint8), (33, 49), flip)
+    assert out.shape == (1, 3, 33, 49) and torch.allclose(out, expected)
     assert out.is_contiguous(memory_format=torch.channels_last)
 
 

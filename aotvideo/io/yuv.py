@@ -1,0 +1,180 @@
+"""Decoded pictures kept as the decoder gives them: 8-bit 4:2:0 planes (I420).
+
+Most video -- camera files, phone clips, what H.264 and HEVC encoders write -- is stored as 8-bit
+YUV 4:2:0. Turning each frame into RGB for the tracker and back into YUV for the encoder costs
+two full-size colour conversions a frame (at 4K, more than the tracker's own input needs).
+A :class:`Yuv420Image` keeps the planes instead: the tracker makes its small network input from
+them (:meth:`Yuv420Image.network_input`), overlays are drawn on them
+(:func:`aotvideo.render.overlay_yuv420`) and the encoder takes them as they are
+(:meth:`Yuv420Image.to_video_frame`). :meth:`Yuv420Image.to_rgb` gives the RGB picture the
+decoder would have given, for outputs that need one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import cv2
+import numpy as np
+
+__all__ = ["Yuv420Image", "rgb_to_yuv"]
+
+#: (Kr, Kb) of the YUV matrices, by FFmpeg's colour-space number (AVColorSpace); anything else
+#: (unspecified, BT.470BG, SMPTE 170M...) is BT.601, as FFmpeg's converter takes it.
+_MATRICES = {1: (0.2126, 0.0722), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
+_BT601 = (0.299, 0.114)
+_JPEG_RANGE = 2  # AVColorRange: full-range ("JPEG") levels
+
+
+@dataclass(frozen=True, eq=False)
+class Yuv420Image:
+    """One 8-bit YUV 4:2:0 picture in a single (H * 3 / 2) x W uint8 buffer (``data``).
+
+    Rows ``0 .. H-1`` are the H x W luma plane; then the (H/2) x (W/2) U plane and the V plane,
+    each stored in H / 4 rows of W bytes (PyAV's ``yuv420p`` array layout). H and W are even.
+    ``colorspace`` and ``color_range`` are FFmpeg's numbers from the decoded frame: they say which
+    matrix (BT.601 / 709 / 2020) and which levels (studio 16-235 or full) the planes use.
+    """
+
+    data: np.ndarray
+    colorspace: int = 2
+    color_range: int = 0
+
+    def __post_init__(self) -> None:
+        rows, width = self.data.shape
+        if self.data.dtype != np.uint8 or rows % 3 or width % 2 or (rows * 2 // 3) % 2:
+            raise ValueError(f"an I420 buffer is (H*3/2) x W uint8 with H and W even, got "
+                             f"{self.data.shape} {self.data.dtype}")
+
+    # -- geometry -------------------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self.data.shape[0] * 2 // 3
+
+    @property
+    def width(self) -> int:
+        return self.data.shape[1]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(H, W, 3): the shape of the RGB picture it stands for."""
+        return self.height, self.width, 3
+
+    @property
+    def y(self) -> np.ndarray:
+        """The H x W luma plane (a view)."""
+        return self.data[:self.height]
+
+    @property
+    def u(self) -> np.ndarray:
+        """The (H/2) x (W/2) U plane (a view)."""
+        h = self.height
+        return self.data[h:h + h // 4].reshape(h // 2, self.width // 2)
+
+    @property
+    def v(self) -> np.ndarray:
+        """The (H/2) x (W/2) V plane (a view)."""
+        h = self.height
+        return self.data[h + h // 4:].reshape(h // 2, self.width // 2)
+
+    # -- making one -------------------------------------------------------------------------------
+
+    @classmethod
+    def from_video_frame(cls, frame: av.VideoFrame) -> Yuv420Image | None:
+        """The planes of a decoded frame (copied out of the decoder's buffers), or ``None`` when
+        it is not 8-bit 4:2:0 of even size (10-bit, 4:2:2, RGB, odd sizes: use RGB then)."""
+        if frame.format.name not in ("yuv420p", "yuvj420p") or frame.width % 2 or frame.height % 2:
+            return None
+        full = frame.format.name == "yuvj420p" or int(frame.color_range) == _JPEG_RANGE
+        return cls(frame.to_ndarray(format="yuv420p"), int(frame.colorspace),
+                   _JPEG_RANGE if full else 0)
+
+    @classmethod
+    def from_planes(cls, y: np.ndarray, u: np.ndarray, v: np.ndarray, *, colorspace: int = 2,
+                    color_range: int = 0) -> Yuv420Image:
+        """Join an H x W luma plane and two (H/2) x (W/2) chroma planes into one buffer."""
+        h, w = y.shape
+        data = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(h * 3 // 2, w)
+        return cls(data, colorspace, color_range)
+
+    def copy(self) -> Yuv420Image:
+        return Yuv420Image(self.data.copy(), self.colorspace, self.color_range)
+
+    def rot90(self, quarters: int) -> Yuv420Image:
+        """Turned ``quarters`` x 90 degrees counter-clockwise (``np.rot90``), every plane alike."""
+        if quarters % 4 == 0:
+            return self
+        return Yuv420Image.from_planes(*(np.rot90(p, quarters) for p in (self.y, self.u, self.v)),
+                                       colorspace=self.colorspace, color_range=self.color_range)
+
+    # -- using one --------------------------------------------------------------------------------
+
+    @property
+    def full_range(self) -> bool:
+        return self.color_range == _JPEG_RANGE
+
+    @property
+    def matrix(self) -> tuple[float, float]:
+        """(Kr, Kb) of the planes' YUV matrix."""
+        return _MATRICES.get(self.colorspace, _BT601)
+
+    def to_video_frame(self) -> av.VideoFrame:
+        """A ``yuv420p`` video frame over this buffer (no copy), tagged with its colour space
+        and range, for an encoder."""
+        frame = av.VideoFrame.from_numpy_buffer(self.data, format="yuv420p")
+        frame.colorspace = self.colorspace
+        frame.color_range = self.color_range
+        return frame
+
+    def to_rgb(self) -> np.ndarray:
+        """The H x W x 3 uint8 RGB picture, as the decoder's own conversion makes it."""
+        return self.to_video_frame().to_ndarray(format="rgb24")
+
+    def network_input(self, size: tuple[int, int]) -> np.ndarray:
+        """(h, w, 3) float32 RGB in 0..255 at ``size`` = (h, w): each plane resized on its own
+        (bicubic, like the RGB route), then converted to RGB at the small size.
+
+        The RGB route converts the whole frame and resizes it; this one resizes first, so a 4K
+        frame costs a few small resizes instead of two full-size passes. The two differ by
+        rounding (about 0.3 of 255 on average); tracking results are compared in the tests.
+        """
+        h, w = size
+        planes = [_resize(plane, w, h) for plane in (self.y, self.u, self.v)]
+        luma = planes[0].astype(np.float32)
+        u = planes[1].astype(np.float32) - 128.0
+        v = planes[2].astype(np.float32) - 128.0
+        kr, kb = self.matrix
+        kg = 1.0 - kr - kb
+        if self.full_range:
+            scale_y, scale_c = 1.0, 1.0
+        else:
+            luma -= 16.0
+            scale_y, scale_c = 255.0 / 219.0, 255.0 / 224.0
+        luma *= scale_y
+        out = np.empty((h, w, 3), np.float32)
+        out[..., 0] = luma + (2.0 * (1.0 - kr) * scale_c) * v
+        out[..., 1] = luma - (2.0 * (1.0 - kb) * kb / kg * scale_c) * u \
+            - (2.0 * (1.0 - kr) * kr / kg * scale_c) * v
+        out[..., 2] = luma + (2.0 * (1.0 - kb) * scale_c) * u
+        return np.clip(out, 0.0, 255.0, out=out)
+
+
+def _resize(plane: np.ndarray, width: int, height: int) -> np.ndarray:
+    if plane.shape == (height, width):
+        return plane
+    return cv2.resize(plane, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def rgb_to_yuv(colour: tuple[int, int, int], image: Yuv420Image) -> tuple[float, float, float]:
+    """An RGB colour (0..255) as (Y, U, V) in ``image``'s matrix and levels (within 0..255)."""
+    r, g, b = (float(c) for c in colour)
+    kr, kb = image.matrix
+    luma = kr * r + (1.0 - kr - kb) * g + kb * b
+    u = (b - luma) / (2.0 * (1.0 - kb))
+    v = (r - luma) / (2.0 * (1.0 - kr))
+    if image.full_range:
+        values = (luma, 128.0 + u, 128.0 + v)
+    else:
+        values = (16.0 + luma * 219.0 / 255.0, 128.0 + u * 224.0 / 255.0, 128.0 + v * 224.0 / 255.0)
+    return tuple(min(255.0, max(0.0, c)) for c in values)  # type: ignore[return-value]
