@@ -194,6 +194,37 @@ def _turn(image: np.ndarray | Yuv420Image, quarters: int) -> np.ndarray | Yuv420
     return np.ascontiguousarray(np.rot90(image, quarters))
 
 
+class _Turns:
+    """Decoding, drawing and encoding take turns with a model that runs on the CPU.
+
+    The model's threads fill every core while it steps; a decoder or encoder thread that
+    preempts one of them stalls all of them at their next barrier. So while the model steps the
+    other stages wait (:meth:`wait`, called by the decoding and writing threads before each
+    packet and picture), and between steps the pipeline lets the writer finish the frame while
+    the decoder reads the next one, each on its own core (figures in the README's "Editors'
+    sizes"). A model on a GPU leaves the cores to the other stages: no turns then (``enabled``
+    false)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._free = threading.Event()
+        self._free.set()
+
+    def wait(self) -> None:
+        """Block while the model is stepping."""
+        self._free.wait()
+
+    @contextmanager
+    def model(self) -> Iterator[None]:
+        """The model's turn: the other stages hold back until it ends."""
+        if self.enabled:
+            self._free.clear()
+        try:
+            yield
+        finally:
+            self._free.set()
+
+
 @dataclass
 class _Work:
     frame: Frame
@@ -344,9 +375,10 @@ class Pipeline:
         # Writers that keep the display rotation as metadata take stored-orientation images.
         self._to_stored = bool(writer.rotation) and self._quarters != 0
         self._cancel = threading.Event()
+        device = getattr(tracker, "device", None)
+        self._turns = _Turns(device is not None and str(device).startswith("cpu"))
         self.report = _initial_report(reader, writer, mode, soft)
         self.report.model, self.report.weights = model, weights
-        device = getattr(tracker, "device", None)
         self.report.device = None if device is None else str(device)
         self.report.precision = getattr(tracker, "precision", None)
 
@@ -383,8 +415,9 @@ class Pipeline:
             labels, ids = given
             probs = _one_hot(labels, ids) if wants_probs else None
             return _Work(frame, upright, FrameResult(_compact(labels, ids), ids, probs))
-        result = track_frame(self.tracker, upright, self.masks.get(frame.index), started,
-                             probs=wants_probs)
+        with self._turns.model():
+            result = track_frame(self.tracker, upright, self.masks.get(frame.index), started,
+                                 probs=wants_probs)
         return _Work(frame, upright, result)
 
     def _labels_known(self, index: int) -> tuple[np.ndarray, tuple[int, ...]] | None:
@@ -418,7 +451,9 @@ class Pipeline:
         started = False
         error: BaseException | None = None
         status = "completed"
-        sink = WriterThread(self._handle, self.writer.close, queue_size=self.queue_size)
+        gate = self._turns.wait if self._turns.enabled else None
+        sink = WriterThread(self._handle, self.writer.close, queue_size=self.queue_size, gate=gate)
+        self.reader.set_gate(gate)
         try:
             if self.masks:
                 self._track_backward(counts)
@@ -432,6 +467,8 @@ class Pipeline:
                 started = started or (first_mask is not None and item.index >= first_mask)
                 if not sink.put(work):
                     break
+                if self._turns.enabled:  # the frame is written while the next one is decoded
+                    sink.wait_idle()
                 self._record(work, counts)
             if self._cancel.is_set():
                 status = "cancelled"

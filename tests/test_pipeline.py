@@ -1,6 +1,7 @@
 """The streaming pipeline with the real Tracker and the reference (synthetic) weights."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import av
@@ -85,6 +86,48 @@ def test_tracking_starts_at_the_first_mask(model, clip, tmp_path: Path) -> None:
         got = read_mask(tmp_path / "m" / f"{index:05d}.png")
         np.testing.assert_array_equal(got, expected[index])
         assert (got == 0).all() == (index < 3)
+
+
+class _Timed:
+    """The real tracker, with the time span of every step noted."""
+
+    def __init__(self, session: aotvideo.Tracker, spans: list[tuple[float, float]]) -> None:
+        self.session, self.spans, self.device = session, spans, session.device
+
+    def step(self, frame, mask=None):
+        start = time.perf_counter()
+        try:
+            return self.session.step(frame, mask=mask)
+        finally:
+            self.spans.append((start, time.perf_counter()))
+
+
+def test_on_the_cpu_writing_waits_for_the_model(model, clip, tmp_path: Path) -> None:
+    """A CPU model's steps and the writer's pictures never overlap in time (they take turns);
+    the output is what the tracker gives."""
+    source = tmp_path / "in.mp4"
+    write_clip(source, clip[0])
+    steps: list[tuple[float, float]] = []
+    writes: list[tuple[float, float]] = []
+    masks = {0: clip[1][0]}
+    spec = resolve_output(str(tmp_path / "m"), "masks")
+    with VideoReader(source, planar=True) as reader:
+        writer = open_writer(spec, width=WIDTH, height=HEIGHT, time_base=reader.info.time_base)
+        write = writer.write
+
+        def timed_write(*args, **kwargs):
+            start = time.perf_counter()
+            write(*args, **kwargs)
+            writes.append((start, time.perf_counter()))
+
+        writer.write = timed_write  # type: ignore[method-assign]
+        Pipeline(reader, writer, _Timed(tracker(model), steps), masks, mode="masks").run()
+    assert len(steps) == len(writes) == COUNT
+    for start, end in writes:
+        assert not any(s < end and start < e for s, e in steps)
+    expected = reference_labels(model, source, masks)
+    for index in range(COUNT):
+        np.testing.assert_array_equal(read_mask(tmp_path / "m" / f"{index:05d}.png"), expected[index])
 
 
 def test_overlay_keeps_frames_timestamps_rotation_and_audio(model, clip, tmp_path: Path) -> None:

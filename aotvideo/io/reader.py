@@ -16,7 +16,7 @@ import os
 import queue
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -199,6 +199,7 @@ class VideoReader:
         self.source_name = _describe(source)
         self._planar = planar
         self._audio_mode: AudioMode = audio
+        self._gate: Callable[[], object] | None = None
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, queue_size))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -340,6 +341,11 @@ class VideoReader:
             raise RuntimeError("set_audio_mode must be called before iterating")
         self._audio_mode = mode
 
+    def set_gate(self, gate: Callable[[], object] | None) -> None:
+        """Call ``gate()`` in the decoding thread before each packet is decoded; it may block
+        (a pipeline holds decoding back while its model runs on the same cores)."""
+        self._gate = gate
+
     # -- decoding (runs in the worker thread after the first frame) ---------------------------
 
     def _timestamp(self, frame: av.VideoFrame) -> int:
@@ -379,6 +385,8 @@ class VideoReader:
         streams = [self._video] + ([self._audio] if self._audio is not None else [])
         try:
             for packet in self._container.demux(streams):
+                if self._gate is not None:
+                    self._gate()
                 if packet.stream.type == "video":
                     for decoded in packet.decode():
                         yield self._to_frame(decoded)

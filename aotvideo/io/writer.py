@@ -571,6 +571,7 @@ _STOP = object()
 
 class WriterThread:
     """Run ``handle(item)`` for each queued item in a background thread, then ``finish()``.
+    ``gate()``, when given, is called before each item and may block (see :meth:`wait_idle`).
 
     The queue holds at most ``queue_size`` items, so a slow encoder slows the producer instead of
     filling memory. The first exception raised by ``handle`` or ``finish`` is kept in
@@ -579,8 +580,10 @@ class WriterThread:
     """
 
     def __init__(self, handle: Callable[[object], None], finish: Callable[[], None],
-                 *, queue_size: int = 4, name: str = "aotvideo-encode") -> None:
+                 *, queue_size: int = 4, name: str = "aotvideo-encode",
+                 gate: Callable[[], object] | None = None) -> None:
         self._handle = handle
+        self._gate = gate
         self._finish = finish
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, queue_size))
         self.error: BaseException | None = None
@@ -592,15 +595,19 @@ class WriterThread:
     def _run(self) -> None:
         while True:
             item = self._queue.get()
-            if item is _STOP:
-                break
-            if self._failed.is_set():
-                continue
             try:
+                if item is _STOP:
+                    break
+                if self._failed.is_set():
+                    continue
+                if self._gate is not None:
+                    self._gate()
                 self._handle(item)
             except BaseException as exc:  # handed to the producer through .error
                 self.error = exc
                 self._failed.set()
+            finally:
+                self._queue.task_done()
         try:
             self._finish()
         except BaseException as exc:
@@ -623,6 +630,12 @@ class WriterThread:
                 if not self._thread.is_alive():
                     return False
         return False
+
+    def wait_idle(self) -> None:
+        """Wait until every item queued so far has been handled (or writing has stopped)."""
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks and self._thread.is_alive():
+                self._queue.all_tasks_done.wait(0.1)
 
     def close(self) -> None:
         """Let the queued items be written, finalize, and wait for the thread."""

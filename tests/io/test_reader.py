@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -79,6 +80,27 @@ def test_planar_readers_keep_the_decoders_planes(make_clip, tmp_path: Path, clip
     with VideoReader(raw, raw_size=(WIDTH, HEIGHT), pix_fmt="rgb24", planar=True) as reader:
         first = next(iter(reader.frames()))
     np.testing.assert_array_equal(first.image, clip[0][0])
+
+
+def test_a_gate_holds_decoding_back(make_clip) -> None:
+    free = threading.Event()
+    calls: list[int] = []
+
+    def gate() -> None:
+        calls.append(1)
+        free.wait()
+
+    with VideoReader(make_clip(), queue_size=2) as reader:
+        reader.set_gate(gate)
+        got: list[int] = []
+        consumer = threading.Thread(target=lambda: got.extend(f.index for f in reader.frames()))
+        consumer.start()
+        time.sleep(0.3)
+        # only the frame decoded when the reader opened; the decoding thread waits at the gate
+        assert got == [0] and reader.frames_decoded == 1 and len(calls) == 1
+        free.set()
+        consumer.join(10)
+    assert got == list(range(COUNT)) and len(calls) > 1  # (packets read on opening pass freely)
 
 
 def test_raw_video_input(tmp_path: Path, clip) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -281,6 +282,21 @@ def test_writer_thread_reports_the_first_error_and_still_finishes() -> None:
     assert isinstance(thread.error, OutputError)
     assert seen == [0, 1, 2]
     assert accepted[0] and not accepted[-1]
+
+
+def test_writer_thread_gate_holds_items_back_and_wait_idle_waits_for_them() -> None:
+    seen: list[object] = []
+    free = threading.Event()
+    thread = WriterThread(seen.append, lambda: None, queue_size=4, gate=free.wait)
+    for i in range(3):
+        assert thread.put(i)
+    time.sleep(0.1)
+    assert seen == []  # held at the gate
+    free.set()
+    thread.wait_idle()
+    assert seen == [0, 1, 2]
+    thread.close()
+    thread.wait_idle()  # returns once the thread has ended, too
 
 
 def test_audio_chunks_are_ignored_by_png_writers(tmp_path: Path) -> None:
