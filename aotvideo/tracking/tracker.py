@@ -241,7 +241,7 @@ class Tracker:
 
     # ------------------------------------------------------------------ validation
     def _check_frame(self, frame: np.ndarray | torch.Tensor | Picture) -> np.ndarray | Picture:
-        if isinstance(frame, Picture) and not isinstance(frame, (np.ndarray, torch.Tensor)):
+        if isinstance(frame, Picture):
             self._check_size(frame.shape[:2])
             return frame
         if isinstance(frame, torch.Tensor):
