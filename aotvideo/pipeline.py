@@ -32,7 +32,7 @@ from .io.formats import OutputSpec, resolve_output
 from .io.masks import label_areas, mask_ids, select_objects
 from .io.reader import AudioChunk, Frame, VideoInfo, VideoReader
 from .io.writer import PngSequenceWriter, VideoWriter, WriterThread, open_writer
-from .io.yuv import Yuv420Image
+from .io.yuv import Yuv420Image, as_rgb
 from .propagation import LabelSpill, track_backward
 from .render import matte, overlay, overlay_yuv420, with_alpha
 
@@ -182,7 +182,7 @@ def render_frame(mode: str, image: np.ndarray | Yuv420Image, result: FrameResult
     alpha = matte(result.labels, None, result.probs, soft, prob_ids=result.object_ids)
     if mode == "matte":
         return alpha
-    return with_alpha(image.to_rgb() if isinstance(image, Yuv420Image) else image, alpha)
+    return with_alpha(as_rgb(image), alpha)
 
 
 def _turn(image: np.ndarray | Yuv420Image, quarters: int) -> np.ndarray | Yuv420Image:

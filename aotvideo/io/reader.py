@@ -26,7 +26,7 @@ import av
 import numpy as np
 
 from ..errors import InputDecodeError, InputError
-from .yuv import Yuv420Image
+from .yuv import Yuv420Image, as_rgb
 
 __all__ = [
     "AudioChunk",
@@ -103,7 +103,7 @@ class Frame:
 
     def rgb(self) -> np.ndarray:
         """The H x W x 3 uint8 RGB picture (converted from the planes of a planar frame)."""
-        return self.image.to_rgb() if isinstance(self.image, Yuv420Image) else self.image
+        return as_rgb(self.image)
 
     @property
     def time(self) -> float:

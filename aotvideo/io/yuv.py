@@ -17,7 +17,7 @@ import av
 import cv2
 import numpy as np
 
-__all__ = ["Yuv420Image", "rgb_to_yuv"]
+__all__ = ["Yuv420Image", "as_rgb", "rgb_to_yuv"]
 
 #: (Kr, Kb) of the YUV matrices, by FFmpeg's colour-space number (AVColorSpace); anything else
 #: (unspecified, BT.470BG, SMPTE 170M...) is BT.601, as FFmpeg's converter takes it.
@@ -165,6 +165,11 @@ def _resize(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     if plane.shape == (height, width):
         return plane
     return cv2.resize(plane, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def as_rgb(image: np.ndarray | Yuv420Image) -> np.ndarray:
+    """An H x W x 3 uint8 RGB picture as it is, or the RGB of a planar one."""
+    return image.to_rgb() if isinstance(image, Yuv420Image) else image
 
 
 def rgb_to_yuv(colour: tuple[int, int, int], image: Yuv420Image) -> tuple[float, float, float]:
