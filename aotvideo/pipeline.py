@@ -168,16 +168,18 @@ def _compact(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
 
 
 def render_frame(mode: str, image: np.ndarray | Yuv420Image, result: FrameResult,
-                 soft: bool = False) -> np.ndarray | Yuv420Image:
+                 soft: bool = False, *, in_place: bool = False) -> np.ndarray | Yuv420Image:
     """What ``mode`` shows of a tracked frame: ``overlay`` (H x W x 3 RGB, or drawn on the
     planes of a :class:`~aotvideo.io.Yuv420Image`), ``matte`` (H x W uint8, 255 = objects),
     ``alpha`` (H x W x 4 RGBA, straight) or ``masks`` (the label map). ``soft`` mattes come
-    from the probabilities."""
+    from the probabilities. ``in_place``: an overlay on YUV planes is drawn on them rather than
+    on a copy (the caller no longer needs them as they were; an RGB frame is always copied: it
+    may be a view of a decoder's buffer)."""
     if mode == "masks":
         return result.labels
     if mode == "overlay":
         if isinstance(image, Yuv420Image):
-            return overlay_yuv420(image, result.labels, result.object_ids)
+            return overlay_yuv420(image, result.labels, result.object_ids, in_place=in_place)
         return overlay(image, result.labels, result.object_ids)
     alpha = matte(result.labels, None, result.probs, soft, prob_ids=result.object_ids)
     if mode == "matte":
@@ -389,7 +391,8 @@ class Pipeline:
     # -- output side (writer thread) ------------------------------------------------------------
 
     def _render(self, work: _Work) -> np.ndarray | Yuv420Image:
-        image = render_frame(self.mode, work.upright, work.result, self.soft)
+        # planes are drawn on where they lie: nothing reads them after the writer
+        image = render_frame(self.mode, work.upright, work.result, self.soft, in_place=True)
         if self.mode != "masks" and self._to_stored:
             image = _turn(image, -self._quarters)
         return image

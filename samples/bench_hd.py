@@ -9,7 +9,7 @@ copied; without ``../shared`` the moving shapes of ``aotvideo.io.testclips``) --
 with a first mask of the sequence's object (and, for more objects, still regions of the scene
 as further objects). Then, in one run:
 
-* **stages**, one after another in this process (seconds per frame): decoding into the YUV
+* **stages**, one after another in a fresh process (seconds per frame): decoding into the YUV
   4:2:0 planes ``aotvideo track`` works on, the tracker's network input made from them (resize,
   colour conversion at the small size, normalisation), the rest of the model, bringing the
   logits to full resolution (the labels' arg-max), drawing the overlay on the planes, encoding
@@ -23,12 +23,19 @@ as further objects). Then, in one run:
   (decode, track, draw and encode overlap in their threads), frames/s (the median of
   ``--repeat`` runs) and peak resident memory from its ``--report``.
 
+Model-only and end-to-end runs alternate (``--repeat`` pairs), each in a process of its own, so
+slow drifts of a shared machine touch both sides alike; the ratio is the median of the pairs'
+ratios. (A process that has held a clip's frames keeps the freed memory in the CLI's allocator
+setting; a command started beside it ran about 10% slower here, so the clip is made, and the
+model timed, in processes of their own too.)
+
 Prints Markdown tables; compare only figures of one run.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -36,6 +43,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -46,7 +54,7 @@ import numpy as np
 import torch
 
 from aotvideo.cli.memory import reuse_large_buffers
-from aotvideo.io.formats import encoder_options, resolve_output
+from aotvideo.io.formats import auto_encoding, encoder_options, resolve_output
 from aotvideo.io.masks import read_mask, write_palette_png
 from aotvideo.io.testclips import scene, write_clip
 from aotvideo.io.yuv import Yuv420Image
@@ -57,6 +65,7 @@ from aotvideo.tracking.builder import TrackerSpec, build_tracker
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "davis2016-train"
 OUTPUTS = {"overlay": "out.mp4", "matte": "matte.mp4", "alpha": "alpha.mov", "masks": "masks"}
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
+ENCODE = "encode (default options: preset, CRF)"
 
 
 def _davis_frames(sequence: str, frames: int) -> tuple[list[np.ndarray], np.ndarray] | None:
@@ -157,8 +166,8 @@ def _draw_and_encode(frames: list[Yuv420Image], results: list[FrameResult], targ
     with av.open(str(target), "w") as out:
         stream = out.add_stream(spec.codec, rate=Fraction(25))
         stream.width, stream.height, stream.pix_fmt = frames[0].width, frames[0].height, spec.pix_fmt
-        stream.options = options = encoder_options(spec, frames[0].width, frames[0].height)
-        encode = f"encode ({spec.codec} {options.get('preset', '')}, CRF {options.get('crf')})"
+        stream.options = encoder_options(spec, frames[0].width, frames[0].height)
+        encode = ENCODE
         for frame, result in zip(frames, results):
             start = time.perf_counter()
             picture = render_frame(mode, frame, result)
@@ -171,21 +180,54 @@ def _draw_and_encode(frames: list[Yuv420Image], results: list[FrameResult], targ
         stages.seconds[encode] += time.perf_counter() - start
 
 
-def end_to_end(clip: Path, mask: Path, mode: str, folder: Path, extra: list[str],
-               repeat: int = 1) -> tuple[float, float]:
-    """Frames/s (the median of ``repeat`` runs) and peak RSS (MB, the largest) of
-    ``aotvideo track`` from its report."""
+def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` run in a new Python process (``spawn``), its result returned."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def measure_model(clip: Path, mask: Path) -> tuple[dict[str, float], float, str]:
+    """:func:`measure_stages` in ``aotvideo track``'s allocator setting (for a fresh process)."""
+    reuse_large_buffers()
+    return measure_stages(clip, mask, "overlay")
+
+
+def end_to_end(clip: Path, mask: Path, mode: str, folder: Path,
+               extra: list[str]) -> tuple[float, float]:
+    """Frames/s and peak RSS (MB) of one ``aotvideo track`` run, from its report."""
     report = folder / f"report-{mode}.json"
     command = [sys.executable, "-m", "aotvideo", "track", str(clip), "--mask", str(mask),
                "-o", str(folder / OUTPUTS[mode]), "--mode", mode, "--report", str(report), "-q",
                *extra]
-    speeds, peaks = [], []
+    subprocess.run(command, check=True, env=dict(os.environ))
+    data = json.loads(report.read_text())
+    return float(data["fps"]), float(data["peak_memory_mb"]["rss"])
+
+
+def paired_runs(clip: Path, mask: Path, modes: list[str], folder: Path, extra: list[str],
+                repeat: int) -> tuple[dict[str, float], float, str, dict[str, tuple[float, float, float]]]:
+    """``repeat`` rounds of a model-only run followed by one end-to-end run per mode.
+
+    Returns the median seconds per stage, the median model-only frames/s, the precision, and
+    per mode (median frames/s, median of the rounds' ratios, largest peak RSS)."""
+    stage_runs, model_speeds = [], []
+    speeds: dict[str, list[float]] = defaultdict(list)
+    ratios: dict[str, list[float]] = defaultdict(list)
+    peaks: dict[str, list[float]] = defaultdict(list)
+    precision = ""
     for _ in range(repeat):
-        subprocess.run(command, check=True, env=dict(os.environ))
-        data = json.loads(report.read_text())
-        speeds.append(float(data["fps"]))
-        peaks.append(float(data["peak_memory_mb"]["rss"]))
-    return float(np.median(speeds)), max(peaks)
+        stages, model_fps, precision = in_fresh_process(measure_model, clip, mask)
+        stage_runs.append(stages)
+        model_speeds.append(model_fps)
+        for mode in modes:
+            fps, rss = end_to_end(clip, mask, mode, folder, extra)
+            speeds[mode].append(fps)
+            ratios[mode].append(fps / model_fps)
+            peaks[mode].append(rss)
+    stages = {name: float(np.median([run[name] for run in stage_runs])) for name in stage_runs[0]}
+    return stages, float(np.median(model_speeds)), precision, {
+        mode: (float(np.median(speeds[mode])), float(np.median(ratios[mode])), max(peaks[mode]))
+        for mode in modes}
 
 
 def main() -> int:
@@ -199,11 +241,11 @@ def main() -> int:
                         help="also track the last size's 1-object clip at 3x the frames: peak RSS "
                              "must not grow with the video's length")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="end-to-end runs per row; the median is shown (shared machines vary)")
+                        help="rounds of model-only and end-to-end runs per row; medians are shown "
+                             "(shared machines vary)")
     parser.add_argument("--track-option", action="append", default=[],
                         help="extra option for aotvideo track (repeat), e.g. --track-option=--preset=medium")
     args = parser.parse_args()
-    reuse_large_buffers()  # the model-only figures in the same process settings as the CLI's
     stage_rows, speed_rows = [], []
     names: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -211,21 +253,21 @@ def main() -> int:
         for size in args.sizes.split(","):
             width, height = SIZES.get(size.lower()) or tuple(int(v) for v in size.lower().split("x"))
             for count in (int(c) for c in args.objects.split(",")):
-                clip, mask, origin = make_clip(folder, width, height, args.frames, count,
-                                               args.sequence)
-                stages, model_fps, precision = measure_stages(clip, mask, "overlay")
+                clip, mask, origin = in_fresh_process(make_clip, folder, width, height,
+                                                      args.frames, count, args.sequence)
+                stages, model_fps, precision, runs = paired_runs(
+                    clip, mask, args.modes.split(","), folder, args.track_option, args.repeat)
                 names += [n for n in stages if n not in names]
                 stage_rows.append((f"{width}x{height}", count, stages))
-                for mode in args.modes.split(","):
-                    fps, rss = end_to_end(clip, mask, mode, folder, args.track_option,
-                                          args.repeat)
+                for mode, (fps, ratio, rss) in runs.items():
                     speed_rows.append(f"| {width}x{height} | {count} | {mode} | {model_fps:.2f} | "
-                                      f"{fps:.2f} | {fps / model_fps:.2f} | {rss:.0f} |")
+                                      f"{fps:.2f} | {ratio:.2f} | {rss:.0f} |")
                 print(f"done {width}x{height} {count} object(s)", file=sys.stderr, flush=True)
         growth = []
         if args.growth:
             for frames in (args.frames, 3 * args.frames):
-                clip, mask, _ = make_clip(folder, width, height, frames, 1, args.sequence)
+                clip, mask, _ = in_fresh_process(make_clip, folder, width, height, frames, 1,
+                                                 args.sequence)
                 fps, rss = end_to_end(clip, mask, "overlay", folder, args.track_option)
                 growth.append(f"| {width}x{height} | {frames} | {fps:.2f} | {rss:.0f} |")
     print(f"{args.frames} frames of {origin}; packaged model, {precision}, "
@@ -239,7 +281,12 @@ def main() -> int:
     print("| size | objects | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for size, count, stages in stage_rows:
-        print(f"| {size} | {count} | " + " | ".join(f"{stages.get(n, 0.0):.4f}" for n in names) + " |")
+        width, height = (int(v) for v in size.split("x"))
+        cells = [f"{stages.get(n, 0.0):.4f}" for n in names]
+        if ENCODE in names:
+            preset, crf = auto_encoding(width, height)
+            cells[names.index(ENCODE)] += f" ({preset}, {crf})"
+        print(f"| {size} | {count} | " + " | ".join(cells) + " |")
     print("(seconds per frame, each stage alone, one after another)")
     if growth:
         print()

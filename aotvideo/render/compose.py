@@ -136,19 +136,21 @@ def overlay_yuv420(
     *,
     opacity: float = 0.5,
     outline: int | None = None,
+    in_place: bool = False,
 ) -> Yuv420Image:
     """:func:`overlay` drawn on a picture's YUV 4:2:0 planes, in the encoder's pixel format.
 
     Luma is blended pixel by pixel as :func:`overlay` blends each RGB channel; each chroma sample
     is blended by the share of its 2 x 2 pixels that are filled or outlined, so edges look as
     they would after converting an RGB overlay to 4:2:0. Colours are converted with the
-    picture's own matrix and levels. Returns a new picture.
+    picture's own matrix and levels. Returns a new picture, or with ``in_place`` draws on
+    ``image``'s planes (which the caller no longer needs as they were) and returns it.
     """
     labels = _as_numpy(labels)
     if labels.shape != (image.height, image.width):
         raise ValueError(f"labels {labels.shape} do not match the picture "
                          f"{(image.height, image.width)}")
-    out = image.copy()
+    out = image if in_place else image.copy()
     style = _Style.of(labels, object_ids, opacity, outline)
     for object_id in style.ids:
         _draw_object_yuv420(out, labels, object_id, style)

@@ -157,6 +157,16 @@ def test_overlay_on_yuv_planes_looks_like_the_rgb_overlay_converted() -> None:
     np.testing.assert_array_equal(drawn.v[far_chroma], planes.v[far_chroma])
 
 
+def test_overlay_on_yuv_planes_in_place_draws_the_same_on_the_input() -> None:
+    image, labels = next(iter(moving_scene(192, 128, 1, objects=3, seed=4)))
+    planes = _planes_of(image)
+    copied = overlay_yuv420(planes, labels, (1, 2, 3))
+    assert copied is not planes
+    drawn = overlay_yuv420(planes, labels, (1, 2, 3), in_place=True)
+    assert drawn is planes
+    np.testing.assert_array_equal(planes.data, copied.data)
+
+
 def test_overlay_on_yuv_planes_fills_with_the_objects_colour(scene) -> None:
     frame, labels = scene
     planes = _planes_of(frame)
