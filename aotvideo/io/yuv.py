@@ -141,24 +141,25 @@ class Yuv420Image:
         tracking results agree (``samples/planar_agreement.py``, the tests).
         """
         h, w = size
-        planes = [_resize(plane, w, h) for plane in (self.y, self.u, self.v)]
-        luma = planes[0].astype(np.float32)
-        u = planes[1].astype(np.float32) - 128.0
-        v = planes[2].astype(np.float32) - 128.0
+        yuv = cv2.merge([_resize(plane, w, h) for plane in (self.y, self.u, self.v)])
+        rgb = cv2.transform(yuv.astype(np.float32), self._to_rgb_matrix())
+        return np.clip(rgb, 0.0, 255.0, out=rgb)
+
+    def _to_rgb_matrix(self) -> np.ndarray:
+        """3 x 4 float32: (R, G, B) = M @ (Y, U, V, 1) in 0..255, with the picture's matrix and
+        levels (the offsets of limited range and of the chroma's zero at 128 folded in)."""
         kr, kb = self.matrix
         kg = 1.0 - kr - kb
-        if self.full_range:
-            scale_y, scale_c = 1.0, 1.0
-        else:
-            luma -= 16.0
-            scale_y, scale_c = 255.0 / 219.0, 255.0 / 224.0
-        luma *= scale_y
-        out = np.empty((h, w, 3), np.float32)
-        out[..., 0] = luma + (2.0 * (1.0 - kr) * scale_c) * v
-        out[..., 1] = luma - (2.0 * (1.0 - kb) * kb / kg * scale_c) * u \
-            - (2.0 * (1.0 - kr) * kr / kg * scale_c) * v
-        out[..., 2] = luma + (2.0 * (1.0 - kb) * scale_c) * u
-        return np.clip(out, 0.0, 255.0, out=out)
+        scale_y, scale_c, black = (1.0, 1.0, 0.0) if self.full_range else \
+            (255.0 / 219.0, 255.0 / 224.0, 16.0)
+        v_red = 2.0 * (1.0 - kr) * scale_c
+        u_green = 2.0 * (1.0 - kb) * kb / kg * scale_c
+        v_green = 2.0 * (1.0 - kr) * kr / kg * scale_c
+        u_blue = 2.0 * (1.0 - kb) * scale_c
+        base = -scale_y * black
+        return np.array([[scale_y, 0.0, v_red, base - 128.0 * v_red],
+                         [scale_y, -u_green, -v_green, base + 128.0 * (u_green + v_green)],
+                         [scale_y, u_blue, 0.0, base - 128.0 * u_blue]], np.float32)
 
 
 def _resize(plane: np.ndarray, width: int, height: int) -> np.ndarray:
