@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # One prepared run for a lent GPU machine (see DEVELOPERS.md): CUDA tests (and NVENC through
-# --codec hw), then the GPU speed
-# table, then (when the DAVIS 2016 train folder is there) a short training burst from the
-# packaged weights that checkpoints every few minutes.  Everything it produces goes to $OUT
+# --codec hw), then the GPU speed table, then editors' sizes end to end with the model on the GPU
+# (samples/bench_hd.py: 1080p and 4K, the default x264 output and --codec hw), then (when the
+# DAVIS 2016 train folder is there) a short training burst from the packaged weights that
+# checkpoints every few minutes.  Everything it produces goes to $OUT
 # (default ./gpu-out), so a run cut short still returns what it finished.
 #
 #   OUT=/tmp/gpu bash samples/gpu_session.sh            # all three parts
-#   PARTS=tests,bench bash samples/gpu_session.sh        # a subset
+#   PARTS=tests,hd bash samples/gpu_session.sh           # a subset (tests, bench, hd, train)
 #   DRY_RUN=1 bash samples/gpu_session.sh               # on a CPU: tiny sizes, to check the script
 #   TRAIN_SECONDS=300 ...                               # the training burst's time limit (default 360)
 # Training checkpoints stay in ./gpu-train (too large to bring back); the exported weights
@@ -14,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-out}
-PARTS=${PARTS:-tests,bench,train}
+PARTS=${PARTS:-tests,bench,hd,train}
 DAVIS_ROOT=${DAVIS_ROOT:-../shared/datasets/davis2016-train}
 mkdir -p "$OUT"
 PY=${PYTHON:-python}
@@ -25,8 +26,10 @@ OBJECTS=1,5
 MODELS=deaott,aott,r50_deaotl,swinb_deaotl
 FRAMES=50
 STEPS=2000
+HD_SIZES=1080p,4k HD_FRAMES=30 HD_REPEAT=2
 if [[ -n "${DRY_RUN:-}" ]]; then
   DEVICE=cpu SIZES=64x96 OBJECTS=1 MODELS=deaott FRAMES=2 STEPS=4
+  HD_SIZES=96x64 HD_FRAMES=3 HD_REPEAT=1
 fi
 log() { echo "$(date -u +%H:%M:%S) $*" | tee -a "$OUT/session.log"; }
 
@@ -52,6 +55,17 @@ if [[ $PARTS == *bench* ]]; then
   $PY -m aotvideo bench --models "$MODELS" --sizes "$SIZES" --objects "$OBJECTS" \
     --frames "$FRAMES" --warmup 5 --device "$DEVICE" > "$OUT/bench-fp32.md" 2> "$OUT/bench-fp32.err"
   log "rc=$?"
+fi
+
+if [[ $PARTS == *hd* ]]; then
+  for codec in default hw; do
+    option=()
+    if [[ $codec == hw ]]; then option=(--track-option=--codec=hw); fi
+    log "editors' sizes end to end, codec $codec"
+    $PY samples/bench_hd.py --sizes "$HD_SIZES" --objects 1 --frames "$HD_FRAMES" \
+      --modes overlay --repeat "$HD_REPEAT" "${option[@]}" > "$OUT/hd-$codec.md" 2> "$OUT/hd-$codec.err"
+    log "rc=$? (hw: 1 where no hardware H.264 encoder opens; hd-hw.err says which were tried)"
+  done
 fi
 
 if [[ $PARTS == *train* ]]; then
