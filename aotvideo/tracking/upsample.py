@@ -81,7 +81,7 @@ def upsampled_argmax(logits: torch.Tensor, size: tuple[int, int],
         row_counts = np.bincount(rows[0], minlength=low_h)
         ys, run = _expand_runs(cell_rows, row_counts)
         out = labels.numpy()
-        out[ys, xs[run]] = _interpolated_argmax(logits.numpy(), cell_rows, xs, run, ys, rows,
+        out[ys, xs[run]] = _interpolated_argmax(logits.numpy(), cell_rows, xs, run, rows[2][ys],
                                                 cols).astype(out.dtype)
     return labels
 
@@ -107,16 +107,15 @@ def _mixed_cells(low: np.ndarray) -> np.ndarray:
 
 
 def _interpolated_argmax(flat: np.ndarray, cell_rows: np.ndarray, xs: np.ndarray,
-                         run: np.ndarray, ys: np.ndarray, rows: list[np.ndarray],
-                         cols: list[np.ndarray]) -> np.ndarray:
+                         run: np.ndarray, wy: np.ndarray, cols: list[np.ndarray]) -> np.ndarray:
     """The arg-max of the bilinearly interpolated logits at the pixels of some runs.
 
     ``flat`` is the (C, h, w) float32 logits; run ``k`` is full-size column ``xs[k]`` over the
-    rows that read cell row ``cell_rows[k]``; ``run`` and ``ys`` give each pixel's run and row;
-    ``rows`` / ``cols`` are :func:`source_positions` along each axis (lower, upper, weight of
-    the upper). As ``F.interpolate`` computes: the two source rows of a run are interpolated
-    along the columns (once per run: its pixels share them), then each pixel mixes the two by
-    its own row weight. Returns one channel index per pixel."""
+    rows that read cell row ``cell_rows[k]``; ``run`` and ``wy`` give each pixel's run and the
+    weight of the upper source row at its row; ``cols`` is :func:`source_positions` along the
+    columns (lower, upper, weight of the upper). As ``F.interpolate`` computes: the two source
+    rows of a run are interpolated along the columns (once per run: its pixels share them), then
+    each pixel mixes the two by its row's weight. Returns one channel index per pixel."""
     cols_lo, cols_hi, col_w = (c[xs] for c in cols)
     upper_rows = np.minimum(cell_rows + 1, flat.shape[1] - 1)  # as source_positions' upper
 
@@ -125,5 +124,4 @@ def _interpolated_argmax(flat: np.ndarray, cell_rows: np.ndarray, xs: np.ndarray
 
     # take() copies contiguously (fancy indexing ``[:, run]`` here was 6x slower)
     top, bottom = across(cell_rows).take(run, axis=1), across(upper_rows).take(run, axis=1)
-    wy = rows[2][ys]
     return channel_argmax(torch.from_numpy(top * (1 - wy) + bottom * wy)).numpy()
