@@ -24,6 +24,8 @@ __all__ = ["Yuv420Image", "as_rgb", "rgb_to_yuv"]
 _MATRICES = {1: (0.2126, 0.0722), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
 _BT601 = (0.299, 0.114)
 _JPEG_RANGE = 2  # AVColorRange: full-range ("JPEG") levels
+#: Limited-range ("TV") 8-bit levels: black, and the spans of luma (16..235) and chroma (16..240).
+_BLACK, _LUMA_SPAN, _CHROMA_SPAN = 16.0, 219.0, 224.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,7 +153,7 @@ class Yuv420Image:
         kr, kb = self.matrix
         kg = 1.0 - kr - kb
         scale_y, scale_c, black = (1.0, 1.0, 0.0) if self.full_range else \
-            (255.0 / 219.0, 255.0 / 224.0, 16.0)
+            (255.0 / _LUMA_SPAN, 255.0 / _CHROMA_SPAN, _BLACK)
         v_red = 2.0 * (1.0 - kr) * scale_c
         u_green = 2.0 * (1.0 - kb) * kb / kg * scale_c
         v_green = 2.0 * (1.0 - kr) * kr / kg * scale_c
@@ -183,5 +185,6 @@ def rgb_to_yuv(colour: tuple[int, int, int], image: Yuv420Image) -> tuple[float,
     if image.full_range:
         values = (luma, 128.0 + u, 128.0 + v)
     else:
-        values = (16.0 + luma * 219.0 / 255.0, 128.0 + u * 224.0 / 255.0, 128.0 + v * 224.0 / 255.0)
+        values = (_BLACK + luma * _LUMA_SPAN / 255.0, 128.0 + u * _CHROMA_SPAN / 255.0,
+                  128.0 + v * _CHROMA_SPAN / 255.0)
     return tuple(min(255.0, max(0.0, c)) for c in values)  # type: ignore[return-value]
