@@ -68,7 +68,9 @@ ProgressCallback = Callable[[Progress], None]
 @dataclass(frozen=True)
 class VideoSummary:
     """The input as the run saw it: upright size, stored rotation, frame count and rate (when
-    the container says), and what happened to its audio (``copy``, ``transcode`` or ``none``)."""
+    the container says), what happened to its audio (``copy``, ``transcode`` or ``none``), and
+    its colour description (``"BT.709 matrix, limited range, ..."`` or ``"untagged"``; picture
+    outputs are tagged with it)."""
 
     width: int
     height: int
@@ -76,6 +78,7 @@ class VideoSummary:
     frames: int | None
     frame_rate: float | None
     audio: str
+    colour: str = "untagged"
 
 
 @dataclass
@@ -589,6 +592,7 @@ def _initial_report(reader: VideoReader, writer: VideoWriter | PngSequenceWriter
             frames=info.frames,
             frame_rate=float(info.frame_rate) if info.frame_rate else None,
             audio={"packets": "copy", "frames": "transcode"}.get(writer.audio_mode, "none"),
+            colour=info.colour.describe(),
         ),
     )
 
@@ -686,7 +690,7 @@ def open_run(
         info = reader.info
         writer = open_writer(spec, width=info.width, height=info.height, time_base=info.time_base,
                              frame_rate=info.frame_rate, rotation=info.rotation,
-                             audio_stream=reader.audio_stream)
+                             audio_stream=reader.audio_stream, colour=info.colour)
         reader.set_audio_mode(writer.audio_mode)  # type: ignore[arg-type]
         backward_from = request.source.path if request.backward and request.can_go_backward else None
         yield Pipeline(reader, writer, session, checked, mode=spec.mode, soft=request.soft,

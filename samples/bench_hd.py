@@ -2,19 +2,22 @@
 
     python samples/bench_hd.py                                   # 720p, 1080p, 4K; 1 and 5 objects
     python samples/bench_hd.py --sizes 1920x1080 --objects 1 --frames 40 --modes overlay
+    python samples/bench_hd.py --sizes 1080p --objects 1 --modes overlay,alpha --source prores
 
 For each size and object count it makes a clip of real-looking footage -- a DAVIS 2016 train
 sequence from ``../shared`` scaled to the size with a little sensor noise (read at run time, never
-copied; without ``../shared`` the moving shapes of ``aotvideo.io.testclips``) -- encoded as H.264,
-with a first mask of the sequence's object (and, for more objects, still regions of the scene
+copied; without ``../shared`` the moving shapes of ``aotvideo.io.testclips``) -- encoded as a
+camera or an editor's export would be (``--source``: H.264 8-bit 4:2:0, ProRes 422 HQ 10-bit
+4:2:2 or HEVC 10-bit 4:2:0, tagged BT.709), with a first mask of the sequence's object (and, for more objects, still regions of the scene
 as further objects). Then, in one run:
 
-* **stages**, one after another in a fresh process (seconds per frame): decoding into the YUV
-  4:2:0 planes ``aotvideo track`` works on, the tracker's network input made from them (resize,
-  colour conversion at the small size, normalisation), the rest of the model, bringing the
-  logits to full resolution (the labels' arg-max), drawing the overlay on the planes, encoding
-  with the default options;
-* **model only**: ``Tracker.step`` over the decoded planes with the label map on the CPU, as
+* **stages**, one after another in a fresh process (seconds per frame): decoding into what
+  ``aotvideo track`` works on (the YUV 4:2:0 planes of 8-bit 4:2:0 video, RGB for anything
+  else), the tracker's network input made from them (resize, colour conversion at the small
+  size, normalisation), the rest of the model, bringing the logits to full resolution (the
+  labels' arg-max), drawing the overlay, encoding with the default options (the writer
+  ``aotvideo track`` uses, tagged with the input's colours);
+* **model only**: ``Tracker.step`` over the decoded frames with the label map on the CPU, as
   every front end takes it (``aotvideo.pipeline.track_frame``; the packaged model with
   ``aotvideo track``'s defaults, in the same allocator settings as the CLI), the frames/s every
   ratio is taken against; drawing is timed on those label maps as ``aotvideo track`` draws
@@ -54,7 +57,9 @@ import numpy as np
 import torch
 
 from aotvideo.cli.memory import reuse_large_buffers
-from aotvideo.io.formats import auto_encoding, encoder_options, resolve_output
+from aotvideo.io import VideoReader, open_writer
+from aotvideo.io.colour import Colour
+from aotvideo.io.formats import auto_encoding, resolve_output
 from aotvideo.io.masks import read_mask, write_palette_png
 from aotvideo.io.testclips import scene, write_clip
 from aotvideo.io.yuv import Yuv420Image
@@ -66,6 +71,15 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "davis201
 OUTPUTS = {"overlay": "out.mp4", "matte": "matte.mp4", "alpha": "alpha.mov", "masks": "masks"}
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 ENCODE = "encode (default options: preset, CRF)"
+#: --source: container, encoder, pixel format and options of the clip (what cameras and editors
+#: hand over), all tagged BT.709 with limited levels as they tag HD footage
+SOURCES = {
+    "h264": ("mp4", "libx264", "yuv420p", {"preset": "veryfast", "crf": "18"}),
+    "prores": ("mov", "prores_ks", "yuv422p10le", {"profile": "3"}),  # ProRes 422 HQ
+    "hevc10": ("mp4", "libx265", "yuv420p10le",
+               {"preset": "ultrafast", "crf": "18", "x265-params": "log-level=error"}),
+}
+BT709 = Colour(matrix=1, primaries=1, transfer=1, range=1)
 
 
 def _davis_frames(sequence: str, frames: int) -> tuple[list[np.ndarray], np.ndarray] | None:
@@ -80,7 +94,7 @@ def _davis_frames(sequence: str, frames: int) -> tuple[list[np.ndarray], np.ndar
 
 
 def make_clip(folder: Path, width: int, height: int, frames: int, objects: int,
-              sequence: str) -> tuple[Path, Path, str]:
+              sequence: str, source: str = "h264") -> tuple[Path, Path, str]:
     """The clip, its first mask (PNG) and where the footage came from."""
     found = _davis_frames(sequence, frames)
     noise = np.random.default_rng(0)
@@ -101,8 +115,9 @@ def make_clip(folder: Path, width: int, height: int, frames: int, objects: int,
             region = (slice(int(height * 0.05), int(height * 0.2)), slice(x0, x0 + width // 8))
             first[region] = np.where(first[region] == 0, extra, first[region])
         origin = f"DAVIS 2016 train '{sequence}' scaled from 854x480, grain added"
-    clip = folder / f"clip-{width}x{height}.mp4"
-    write_clip(clip, images, options={"preset": "veryfast", "crf": "18"})
+    container, codec, pix_fmt, options = SOURCES[source]
+    clip = folder / f"clip-{width}x{height}.{container}"
+    write_clip(clip, images, codec=codec, pix_fmt=pix_fmt, options=options, colour=BT709)
     mask = folder / f"first-{width}x{height}-{objects}.png"
     write_palette_png(mask, first.astype(np.uint8))
     return clip, mask, origin
@@ -126,16 +141,20 @@ class Stages:
 
 def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float], float, str]:
     """Per-frame seconds of every stage done one after another, model-only frames/s, precision.
-    Frames are taken as ``aotvideo track`` takes them: the decoder's YUV 4:2:0 planes."""
+    Frames are taken as ``aotvideo track`` takes them: the decoder's YUV 4:2:0 planes of 8-bit
+    4:2:0 video, RGB of anything else."""
     stages = Stages()
     start = time.perf_counter()
-    with av.open(str(clip)) as container:
-        frames = [Yuv420Image.from_video_frame(f) for f in container.decode(video=0)]
-    stages.seconds["decode (to planes)"] = time.perf_counter() - start
+    with VideoReader(clip, planar=True, audio="none") as reader:
+        frames = [frame.image for frame in reader.frames()]
+        colour = reader.info.colour
+    planes = isinstance(frames[0], Yuv420Image)
+    route = "the planes" if planes else "RGB"
+    stages.seconds[f"decode (to {route})"] = time.perf_counter() - start
     tracker = build_tracker(TrackerSpec())
     originals = (tracker_module.normalize_frame, tracker.__class__._full_size_logits,
                  tracker_module.channel_argmax, tracker_module.upsampled_argmax)
-    tracker_module.normalize_frame = stages.timed("network input from the planes", originals[0])
+    tracker_module.normalize_frame = stages.timed(f"network input from {route}", originals[0])
     tracker_module.channel_argmax = stages.timed("logits to full size", originals[2])
     tracker.__class__._full_size_logits = stages.timed("logits to full size", originals[1])
     tracker_module.upsampled_argmax = stages.timed("logits to full size", originals[3])
@@ -149,35 +168,34 @@ def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float],
     finally:
         (tracker_module.normalize_frame, tracker.__class__._full_size_logits,
          tracker_module.channel_argmax, tracker_module.upsampled_argmax) = originals
-    inside = stages.seconds["network input from the planes"] + stages.seconds["logits to full size"]
+    inside = stages.seconds[f"network input from {route}"] + stages.seconds["logits to full size"]
     stages.seconds["model (rest of Tracker.step)"] = model_seconds - inside
     if mode == "overlay":
-        _draw_and_encode(frames, results, clip.parent / "stage.mp4", mode, stages)
+        _draw_and_encode(frames, results, clip.parent / "stage.mp4", mode, stages, colour)
     n = len(frames)
     return {k: v / n for k, v in stages.seconds.items()}, n / model_seconds, tracker.precision
 
 
-def _draw_and_encode(frames: list[Yuv420Image], results: list[FrameResult], target: Path,
-                     mode: str, stages: Stages) -> None:
-    """Drawing and encoding with ``aotvideo track``'s default options, frame by frame as its
-    writer thread does them (each picture dropped once encoded, so memory is reused as in a
-    run rather than 30 new 4K pictures faulted in)."""
+def _draw_and_encode(frames: list[Yuv420Image | np.ndarray], results: list[FrameResult],
+                     target: Path, mode: str, stages: Stages, colour: Colour) -> None:
+    """Drawing and encoding with ``aotvideo track``'s default options and its writer, frame by
+    frame as its writer thread does them (each picture dropped once encoded, so memory is reused
+    as in a run rather than 30 new 4K pictures faulted in)."""
     spec = resolve_output(str(target), mode)
-    with av.open(str(target), "w") as out:
-        stream = out.add_stream(spec.codec, rate=Fraction(25))
-        stream.width, stream.height, stream.pix_fmt = frames[0].width, frames[0].height, spec.pix_fmt
-        stream.options = encoder_options(spec, frames[0].width, frames[0].height)
-        encode = ENCODE
-        for frame, result in zip(frames, results):
-            start = time.perf_counter()
-            picture = render_frame(mode, frame, result)
-            drawn = time.perf_counter()
-            out.mux(stream.encode(picture.to_video_frame()))
-            stages.seconds["drawing (on the planes)"] += drawn - start
-            stages.seconds[encode] += time.perf_counter() - drawn
+    height, width = frames[0].shape[:2]
+    writer = open_writer(spec, width=width, height=height, time_base=Fraction(1, 25),
+                         frame_rate=Fraction(25), colour=colour)
+    drawing = "drawing (on the planes)" if isinstance(frames[0], Yuv420Image) else "drawing (RGB)"
+    for frame, result in zip(frames, results):
         start = time.perf_counter()
-        out.mux(stream.encode())
-        stages.seconds[encode] += time.perf_counter() - start
+        picture = render_frame(mode, frame, result)
+        drawn = time.perf_counter()
+        writer.write(picture)
+        stages.seconds[drawing] += drawn - start
+        stages.seconds[ENCODE] += time.perf_counter() - drawn
+    start = time.perf_counter()
+    writer.close()
+    stages.seconds[ENCODE] += time.perf_counter() - start
 
 
 def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
@@ -237,6 +255,9 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--modes", default="overlay,matte", help="end-to-end output modes")
     parser.add_argument("--sequence", default="bmx-bumps", help="DAVIS 2016 train sequence")
+    parser.add_argument("--source", default="h264", choices=sorted(SOURCES),
+                        help="how the clip is encoded: H.264 8-bit 4:2:0 (cameras, phones), "
+                             "ProRes 422 HQ 10-bit (editors' exports), HEVC 10-bit")
     parser.add_argument("--growth", action="store_true",
                         help="also track the last size's 1-object clip at 3x the frames: peak RSS "
                              "must not grow with the video's length")
@@ -254,7 +275,8 @@ def main() -> int:
             width, height = SIZES.get(size.lower()) or tuple(int(v) for v in size.lower().split("x"))
             for count in (int(c) for c in args.objects.split(",")):
                 clip, mask, origin = in_fresh_process(make_clip, folder, width, height,
-                                                      args.frames, count, args.sequence)
+                                                      args.frames, count, args.sequence,
+                                                      args.source)
                 stages, model_fps, precision, runs = paired_runs(
                     clip, mask, args.modes.split(","), folder, args.track_option, args.repeat)
                 names += [n for n in stages if n not in names]
@@ -267,10 +289,11 @@ def main() -> int:
         if args.growth:
             for frames in (args.frames, 3 * args.frames):
                 clip, mask, _ = in_fresh_process(make_clip, folder, width, height, frames, 1,
-                                                 args.sequence)
+                                                 args.sequence, args.source)
                 fps, rss = end_to_end(clip, mask, "overlay", folder, args.track_option)
                 growth.append(f"| {width}x{height} | {frames} | {fps:.2f} | {rss:.0f} |")
-    print(f"{args.frames} frames of {origin}; packaged model, {precision}, "
+    container, codec, pix_fmt, _ = SOURCES[args.source]
+    print(f"{args.frames} frames of {origin}, {codec} {pix_fmt} in {container}; packaged model, {precision}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"PyAV {av.__version__}; extra track options: {' '.join(args.track_option) or 'none'}")
     print()

@@ -358,3 +358,33 @@ def test_track_frame_and_render_frame_are_the_shared_step() -> None:
     assert rgba.shape == (8, 10, 4) and (rgba[..., 3] == np.where(mask > 0, 255, 0)).all()
     shown = render_frame("overlay", image, after)
     assert (shown[mask == 0] == 90).all() and (shown[mask > 0] != 90).any()
+
+
+@pytest.mark.parametrize("target,mode", [("out.mp4", "overlay"), ("out.mov", "alpha")])
+def test_outputs_keep_the_inputs_colour_description(model, clip, tmp_path: Path, target: str,
+                                                    mode: str) -> None:
+    """A camera's BT.709 clip (8-bit 4:2:0: its planes go to the encoder as they are for the
+    overlay; the alpha clip is converted from RGB with the input's matrix): the outputs are
+    tagged BT.709 and show the input's colours away from the objects."""
+    from aotvideo.io.colour import Colour
+    bt709 = Colour(matrix=1, primaries=1, transfer=1, range=1)
+    source = tmp_path / "in.mp4"
+    write_clip(source, clip[0], colour=bt709, options={"crf": "0"})
+    out = tmp_path / target
+    spec = resolve_output(str(out), mode, crf=0 if mode == "overlay" else None)  # lossless H.264
+    report = track_video(str(source), spec, tracker(model), {0: clip[1][0]}, mode=mode)
+    assert report.video.colour == "BT.709 matrix, limited range, BT.709 primaries, BT.709 transfer"
+
+    def first(path: Path) -> tuple[Colour, np.ndarray]:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+            return Colour.of_frame(frame), frame.to_ndarray(format="rgb24").astype(float)
+
+    (tags_in, shown_in), (tags_out, shown_out) = first(source), first(out)
+    assert tags_in == tags_out == bt709
+    away = np.ones(clip[1][0].shape, bool)  # pixels 3 or more away from every object
+    for dy in range(-3, 4):
+        for dx in range(-3, 4):
+            away &= np.roll(clip[1][0], (dy, dx), (0, 1)) == 0
+    difference = np.abs(shown_out - shown_in)[away]
+    assert difference.mean() < 1.5, difference.mean()

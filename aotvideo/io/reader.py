@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from ..errors import InputDecodeError, InputError
+from .colour import Colour
 from .yuv import Yuv420Image, as_rgb
 
 __all__ = [
@@ -60,6 +61,7 @@ class VideoInfo:
     counter-clockwise turn a player applies for display, from the stream's display matrix, and
     ``display_width``/``display_height`` the size after it. ``frames`` is the frame count the
     container declares (``None`` when unknown, e.g. for pipes), ``duration`` in seconds likewise.
+    ``colour`` is the first frame's colour description (matrix, primaries, transfer, range).
     """
 
     source: str
@@ -74,6 +76,7 @@ class VideoInfo:
     frames: int | None
     duration: float | None
     audio: AudioInfo | None
+    colour: Colour = Colour()
 
     @property
     def display_width(self) -> int:
@@ -319,6 +322,7 @@ class VideoReader:
             frames=frames,
             duration=duration,
             audio=audio_info,
+            colour=self._first_colour,
         )
 
     @property
@@ -362,6 +366,7 @@ class VideoReader:
     def _to_frame(self, decoded: av.VideoFrame) -> Frame:
         if self._next_index == 0:
             self._first_rotation = _rotation_of(decoded)
+            self._first_colour = Colour.of_frame(decoded)
         image = Yuv420Image.from_video_frame(decoded) if self._planar else None
         if image is None:
             image = decoded.to_ndarray(format="rgb24")

@@ -16,6 +16,8 @@ import av
 import cv2
 import numpy as np
 
+from .colour import Colour, converts, output_colour, tag_encoder, to_encoder
+
 __all__ = ["background", "scene", "write_clip"]
 
 
@@ -105,13 +107,16 @@ def write_clip(
     rotation: int = 0,
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
+    colour: Colour | None = None,
 ) -> None:
     """Encode RGB frames (H x W x 3 uint8) into a video file with PyAV.
 
     ``pts`` (in ``time_base``, default ``1/fps``) gives variable frame rate timestamps;
     ``audio_seconds`` adds a stereo tone of that length in ``audio_codec`` (encoder options in
     ``audio_options``, e.g. ``{"strict": "experimental"}`` for FFmpeg's Vorbis encoder);
-    ``rotation`` stores a counter-clockwise display rotation.
+    ``rotation`` stores a counter-clockwise display rotation. ``colour`` tags the video (as
+    cameras do: e.g. BT.709, limited range) and converts the frames with its matrix and levels;
+    without it the video is untagged (FFmpeg's BT.601 conversion).
     """
     time_base = time_base or Fraction(1, fps)
     stamps = list(pts) if pts is not None else [round(i / fps / time_base) for i in range(len(frames))]
@@ -125,12 +130,17 @@ def write_clip(
         video.time_base = time_base
         if rotation:
             video.set_display_rotation(rotation)
+        tags = None if colour is None else output_colour(colour, pix_fmt, video.codec_context.name)
+        if tags is not None:
+            tag_encoder(video.codec_context, tags)
         audio = None
         if audio_seconds:
             audio = out.add_stream(audio_codec, rate=sample_rate, options=dict(audio_options or {}))
             audio.layout = "stereo"
         for image, stamp in zip(frames, stamps):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            if tags is not None and converts(tags, pix_fmt):
+                frame = to_encoder(frame, pix_fmt, tags)
             frame.pts = int(stamp)
             frame.time_base = time_base
             out.mux(video.encode(frame))

@@ -31,6 +31,7 @@ import av
 import numpy as np
 
 from ..errors import OutputError
+from .colour import Colour, converts, output_colour, tag_encoder, to_encoder
 from .formats import OutputSpec, encoder_options
 from .masks import davis_palette, encode_png
 from .reader import AudioChunk
@@ -212,6 +213,12 @@ class VideoWriter:
     stream: after construction
     :attr:`audio_mode` says whether :meth:`write_audio` wants demuxed packets (``"packets"``,
     stream copy), decoded frames (``"frames"``, transcode) or nothing (``"none"``).
+
+    ``colour`` is the input's colour description (:class:`~aotvideo.io.colour.Colour`): a picture
+    output (RGB, RGBA or YUV planes; not a gray matte) is tagged with it and RGB pictures are
+    turned into YUV with its matrix and levels, so the output shows the input's colours;
+    :attr:`colour` is then the output's tags (``None`` when the input was untagged: FFmpeg's
+    defaults both ways, as before).
     """
 
     def __init__(
@@ -224,6 +231,7 @@ class VideoWriter:
         frame_rate: Fraction | None = None,
         rotation: int = 0,
         audio_stream: av.audio.stream.AudioStream | None = None,
+        colour: Colour | None = None,
     ) -> None:
         if spec.kind != "video":
             raise ValueError("VideoWriter writes video containers; use PngSequenceWriter for PNG")
@@ -239,6 +247,10 @@ class VideoWriter:
         self.rotation = rotation
         self.width, self.height = width, height
         self._image_format = _IMAGE_FORMATS[spec.image]
+        # a matte is data, not a picture: no colour tags
+        self._source_colour = colour if spec.image != "gray" else None
+        self.colour: Colour | None = None
+        self._convert = False
         self._time_base = Fraction(time_base)
         self._last_pts: int | None = None
         self._audio_out: av.audio.stream.AudioStream | None = None
@@ -321,6 +333,10 @@ class VideoWriter:
         stream.width = width
         stream.height = height
         stream.pix_fmt = pix_fmt
+        if self._source_colour is not None and self._source_colour.tagged:
+            self.colour = output_colour(self._source_colour, pix_fmt, stream.codec_context.name)
+            tag_encoder(stream.codec_context, self.colour)
+            self._convert = converts(self.colour, pix_fmt)
         stream.codec_context.time_base = self._time_base
         stream.time_base = self._time_base
         if rotation:
@@ -382,8 +398,13 @@ class VideoWriter:
             pts = 0 if self._last_pts is None else self._last_pts + 1
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
-        frame = image.to_video_frame() if isinstance(image, Yuv420Image) \
-            else _wrap_image(image, self._image_format)
+        if isinstance(image, Yuv420Image):
+            frame = image.to_video_frame()
+        else:
+            frame = _wrap_image(image, self._image_format)
+            if self._convert:
+                assert self.colour is not None
+                frame = to_encoder(frame, self._video.pix_fmt, self.colour)
         frame.pts = int(pts)
         frame.time_base = self._time_base
         try:
@@ -557,13 +578,15 @@ def open_writer(
     frame_rate: Fraction | None = None,
     rotation: int = 0,
     audio_stream: av.audio.stream.AudioStream | None = None,
+    colour: Colour | None = None,
 ) -> VideoWriter | PngSequenceWriter:
     """A writer for ``spec``: :class:`PngSequenceWriter` for PNG folders, else
     :class:`VideoWriter`."""
     if spec.kind == "png":
         return PngSequenceWriter(spec)
     return VideoWriter(spec, width=width, height=height, time_base=time_base,
-                       frame_rate=frame_rate, rotation=rotation, audio_stream=audio_stream)
+                       frame_rate=frame_rate, rotation=rotation, audio_stream=audio_stream,
+                       colour=colour)
 
 
 _STOP = object()
