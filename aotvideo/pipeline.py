@@ -35,6 +35,7 @@ from .io.writer import PngSequenceWriter, VideoWriter, WriterThread, open_writer
 from .io.yuv import Yuv420Image, as_rgb
 from .propagation import LabelSpill, track_backward
 from .render import matte, overlay, overlay_yuv420, with_alpha
+from .schedule import CoreSchedule
 
 __all__ = ["FrameResult", "Pipeline", "Progress", "RunReport", "RunRequest", "VideoSource", "VideoSummary",
            "check_masks", "check_palette_ids", "open_run", "render_frame", "run_track",
@@ -90,7 +91,8 @@ class RunReport:
     a run stopped. ``frames`` were tracked, ``frames_written`` reached the output;
     ``frames_backward`` of them were tracked backward from the first mask first. ``areas``
     (when asked for) holds, per frame, the pixels of each object id. ``model``, ``weights``,
-    ``device`` and ``precision`` describe the tracker when the caller named them.
+    ``device`` and ``precision`` describe the tracker when the caller named them; ``schedule``
+    how a CPU model shared the cores with decoding and writing (what ``auto`` measured).
     """
 
     input: str
@@ -112,6 +114,7 @@ class RunReport:
     weights: str | None = None
     device: str | None = None
     precision: str | None = None
+    schedule: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (what ``aotvideo track --report`` writes)."""
@@ -199,42 +202,12 @@ def _turn(image: np.ndarray | Yuv420Image, quarters: int) -> np.ndarray | Yuv420
     return np.ascontiguousarray(np.rot90(image, quarters))
 
 
-class _Turns:
-    """Decoding, drawing and encoding take turns with a model that runs on the CPU.
-
-    The model's threads fill every core while it steps; a decoder or encoder thread that
-    preempts one of them stalls all of them at their next barrier. So while the model steps the
-    other stages wait (:meth:`wait`, called by the decoding and writing threads before each
-    packet and picture), and between steps the pipeline lets the writer finish the frame while
-    the decoder reads the next one, each on its own core (figures in the README's "Editors'
-    sizes"). A model on a GPU leaves the cores to the other stages: no turns then (``enabled``
-    false)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._free = threading.Event()
-        self._free.set()
-
-    def wait(self) -> None:
-        """Block while the model is stepping."""
-        self._free.wait()
-
-    @contextmanager
-    def model(self) -> Iterator[None]:
-        """The model's turn: the other stages hold back until it ends."""
-        if self.enabled:
-            self._free.clear()
-        try:
-            yield
-        finally:
-            self._free.set()
-
-
 @dataclass
 class _Work:
     frame: Frame
     upright: np.ndarray | Yuv420Image
     result: FrameResult
+    known: bool = False  # labels decided beforehand: no model step
 
 
 def check_masks(
@@ -338,7 +311,9 @@ class Pipeline:
     gives labels decided beforehand for some frames (used instead of tracking them). ``mode`` is ``overlay``, ``matte``,
     ``alpha`` or ``masks``; ``soft`` makes mattes from probabilities. ``progress`` is called
     after every frame. ``model`` and ``weights`` name the tracker's in the report; its device and
-    precision are read from the tracker.
+    precision are read from the tracker. ``schedule`` says how a model on the CPU shares the
+    cores with decoding and writing (:mod:`aotvideo.schedule`: ``auto`` measures both ways on the
+    first frames and keeps the faster; ``turns``; ``side-by-side``).
 
     :meth:`run` returns the report, or raises what stopped the run
     (:class:`~aotvideo.errors.InputDecodeError`, :class:`~aotvideo.errors.OutputError`,
@@ -361,6 +336,7 @@ class Pipeline:
         weights: str | None = None,
         backward_from: str | None = None,
         known: KnownLabels | None = None,
+        schedule: str = "auto",
     ) -> None:
         if mode not in ("overlay", "matte", "alpha", "masks"):
             raise ValueError(f"unknown mode {mode!r}")
@@ -381,7 +357,8 @@ class Pipeline:
         self._to_stored = bool(writer.rotation) and self._quarters != 0
         self._cancel = threading.Event()
         device = getattr(tracker, "device", None)
-        self._turns = _Turns(device is not None and str(device).startswith("cpu"))
+        self._schedule = CoreSchedule(device is not None and str(device).startswith("cpu"),
+                                      schedule)
         self.report = _initial_report(reader, writer, mode, soft)
         self.report.model, self.report.weights = model, weights
         self.report.device = None if device is None else str(device)
@@ -410,6 +387,7 @@ class Pipeline:
             self.writer.write(image, item.frame.pts, index=item.frame.index)
         else:
             self.writer.write(image, item.frame.pts)
+        self._schedule.written(item.frame.index)
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -420,8 +398,8 @@ class Pipeline:
         if given is not None:
             labels, ids = given
             probs = _one_hot(labels, ids) if wants_probs else None
-            return _Work(frame, upright, FrameResult(_compact(labels, ids), ids, probs))
-        with self._turns.model():
+            return _Work(frame, upright, FrameResult(_compact(labels, ids), ids, probs), known=True)
+        with self._schedule.model():
             result = track_frame(self.tracker, upright, self.masks.get(frame.index), started,
                                  probs=wants_probs)
         return _Work(frame, upright, result)
@@ -457,7 +435,7 @@ class Pipeline:
         started = False
         error: BaseException | None = None
         status = "completed"
-        gate = self._turns.wait if self._turns.enabled else None
+        gate = self._schedule.wait if self._schedule.enabled else None
         sink = WriterThread(self._handle, self.writer.close, queue_size=self.queue_size, gate=gate)
         self.reader.set_gate(gate)
         try:
@@ -473,8 +451,10 @@ class Pipeline:
                 started = started or (first_mask is not None and item.index >= first_mask)
                 if not sink.put(work):
                     break
-                if self._turns.enabled:  # the frame is written while the next one is decoded
+                if self._schedule.waits_for_writer:  # written while the next one is decoded
                     sink.wait_idle()
+                if not work.known:
+                    self._schedule.tracked(item.index)
                 self._record(work, counts)
             if self._cancel.is_set():
                 status = "cancelled"
@@ -490,6 +470,7 @@ class Pipeline:
             except KeyboardInterrupt as exc:  # a second Ctrl-C while finalizing
                 status, error = "interrupted", error or exc
             self.reader.close()
+            self._schedule.close()
             if self._spill is not None:
                 self._spill.close()
         status, error, output_problem = _with_write_error(status, error, sink.error)
@@ -536,6 +517,7 @@ class Pipeline:
         report.fps = round(done / elapsed, 3) if elapsed > 0 else 0.0
         report.peak_memory_mb = _peak_memory_mb()
         report.objects = sorted(counts.objects)
+        report.schedule = self._schedule.summary
         if isinstance(error, KeyboardInterrupt):
             self.report.message = (
                 f"interrupted after {done} frames; the output holds the {written} frames processed"
@@ -630,7 +612,8 @@ class RunRequest:
     ``write_to`` writes the output under another name than ``output.target`` (a batch writes a
     partial file and renames it when complete). ``backward`` tracks the frames before the first
     mask backward from it (a file input only: a pipe cannot be read backward). ``known`` gives
-    labels decided beforehand (see :class:`Pipeline`).
+    labels decided beforehand and ``schedule`` how a CPU model shares the cores (see
+    :class:`Pipeline`).
     """
 
     source: VideoSource
@@ -643,6 +626,7 @@ class RunRequest:
     write_to: str | None = None
     backward: bool = False
     known: KnownLabels | None = None
+    schedule: str = "auto"
 
     @property
     def can_go_backward(self) -> bool:
@@ -695,7 +679,8 @@ def open_run(
         backward_from = request.source.path if request.backward and request.can_go_backward else None
         yield Pipeline(reader, writer, session, checked, mode=spec.mode, soft=request.soft,
                        progress=progress, areas=request.areas, model=model, weights=weights,
-                       backward_from=backward_from, known=request.known)
+                       backward_from=backward_from, known=request.known,
+                       schedule=request.schedule)
 
 
 def run_track(

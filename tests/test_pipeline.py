@@ -7,6 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 
 import aotvideo
 from aotvideo.errors import InputDecodeError, MaskError, OutputError
@@ -103,8 +104,8 @@ class _Timed:
 
 
 def test_on_the_cpu_writing_waits_for_the_model(model, clip, tmp_path: Path) -> None:
-    """A CPU model's steps and the writer's pictures never overlap in time (they take turns);
-    the output is what the tracker gives."""
+    """A CPU model's steps and the writer's pictures never overlap in time in turns; the
+    output is what the tracker gives."""
     source = tmp_path / "in.mp4"
     write_clip(source, clip[0])
     steps: list[tuple[float, float]] = []
@@ -121,7 +122,9 @@ def test_on_the_cpu_writing_waits_for_the_model(model, clip, tmp_path: Path) -> 
             writes.append((start, time.perf_counter()))
 
         writer.write = timed_write  # type: ignore[method-assign]
-        Pipeline(reader, writer, _Timed(tracker(model), steps), masks, mode="masks").run()
+        report = Pipeline(reader, writer, _Timed(tracker(model), steps), masks, mode="masks",
+                          schedule="turns").run()
+    assert report.schedule == "turns"
     assert len(steps) == len(writes) == COUNT
     for start, end in writes:
         assert not any(s < end and start < e for s, e in steps)
@@ -321,7 +324,8 @@ def test_run_track_builds_the_tracker_after_the_masks_and_writes_where_asked(cli
     facts = report.to_json()
     assert facts["model"] == "deaott" and facts["weights"] == "w.pth"
     assert facts["video"] == {"width": WIDTH, "height": HEIGHT, "rotation": 0, "frames": COUNT,
-                              "frame_rate": facts["video"]["frame_rate"], "audio": "none"}
+                              "frame_rate": facts["video"]["frame_rate"], "audio": "none",
+                              "colour": "untagged"}
     assert set(facts) == {"input", "output", "mode", "soft", "video", "status", "message", "frames",
                           "frames_written", "frames_backward", "seconds", "fps", "peak_memory_mb", "objects", "areas",
                           "model", "weights", "device", "precision"}
@@ -388,3 +392,32 @@ def test_outputs_keep_the_inputs_colour_description(model, clip, tmp_path: Path,
             away &= np.roll(clip[1][0], (dy, dx), (0, 1)) == 0
     difference = np.abs(shown_out - shown_in)[away]
     assert difference.mean() < 1.5, difference.mean()
+
+
+@pytest.mark.parametrize("schedule", ["side-by-side", "auto"])
+def test_other_schedules_give_the_same_output(model, clip, tmp_path: Path, schedule: str) -> None:
+    """Side by side (the model on one thread fewer, decoding and writing beside it) and auto
+    (both measured on the first frames, the faster kept: a 24-frame clip gets past the choice)
+    write what the tracker gives; the model's threads are back afterwards and the report says
+    what was done."""
+    frames = clip[0] + clip[0][::-1] + clip[0][:24 - 2 * COUNT]
+    source = tmp_path / "in.mp4"
+    write_clip(source, frames)
+    masks = {0: clip[1][0]}
+    threads = torch.get_num_threads()
+    spec = resolve_output(str(tmp_path / "m"), "masks")
+    with VideoReader(source, planar=True) as reader:
+        writer = open_writer(spec, width=WIDTH, height=HEIGHT, time_base=reader.info.time_base)
+        report = Pipeline(reader, writer, tracker(model), masks, mode="masks",
+                          schedule=schedule).run()
+    assert torch.get_num_threads() == threads
+    if threads < 2:
+        assert report.schedule == "turns"
+    elif schedule == "side-by-side":
+        assert report.schedule == "side-by-side"
+    else:
+        assert report.schedule.startswith(("turns: measured", "side by side: measured"))
+    expected = reference_labels(model, source, masks)
+    assert report.frames == len(expected) == 24
+    for index in range(24):
+        np.testing.assert_array_equal(read_mask(tmp_path / "m" / f"{index:05d}.png"), expected[index])

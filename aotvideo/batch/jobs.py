@@ -75,6 +75,7 @@ class TrackOptions:
     rate: float | None = None
     input_format: str | None = None
     backward: bool | None = None  # None: frames before the first mask tracked backward (files)
+    schedule: str = "auto"
 
     def __post_init__(self) -> None:
         if self.soft and self.mode not in ("matte", "alpha"):

@@ -127,7 +127,7 @@ class TrackWorker:
         partial.parent.mkdir(parents=True, exist_ok=True)
         request = RunRequest(source, spec, masks, objects=options.objects, mask_names=names,
                              soft=options.soft, write_to=str(partial),
-                             backward=options.backward is not False)
+                             backward=options.backward is not False, schedule=options.schedule)
         return run_track(request, lambda: self.tracker(options, weights),
                          progress=lambda p: progress(p.frames, p.total),
                          model=options.model, weights=str(weights))

@@ -106,6 +106,12 @@ if TYPE_CHECKING:
 @click.option("--progress", "progress_style", type=click.Choice(["auto", "bar", "lines", "none"]),
               default="auto", show_default=True,
               help="Progress on standard error: auto = a bar when it is a terminal.")
+@click.option("--schedule", type=click.Choice(["auto", "turns", "side-by-side"]), default="auto",
+              show_default=True,
+              help="How a model on the CPU shares the cores with decoding and writing: turns (the "
+                   "model on every core, the others between its steps), side-by-side (the model on "
+                   "one core fewer, the others beside it); auto measures both on the first frames "
+                   "and keeps the faster (the report says which).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary; errors only.")
 def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box_method: str,
           workspace: str | None, backward: bool | None, save_mask: str | None, output: str | None, mode: str, soft: bool,
@@ -114,7 +120,7 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
           device: str | None, amp: bool | None, flip: bool, scales: str, max_long_term: int | None,
           max_short_edge: int | None, min_short_edge: int | None, objects_per_group: int | str, raw_size: str | None, raw_pix_fmt: str | None, rate: float | None,
           input_format: str | None, report_path: str | None, progress_style: str,
-          quiet: bool) -> None:
+          schedule: str, quiet: bool) -> None:
     """Track the objects of a mask (or of boxes on the first frame) through INPUT and write the result.
 
     INPUT is a video file, or - for standard input (a streamable container such as nut,
@@ -158,7 +164,7 @@ def track(input: str, mask_args: tuple[str, ...], box_args: tuple[str, ...], box
         (lambda reader: {0: masks_for_track(reader, boxes, box_method, device, save_mask, quiet)})
         if boxes else masks,
         objects=selected, mask_names=names, soft=soft, areas=report_path is not None,
-        backward=both_ways)
+        backward=both_ways, schedule=schedule)
     printer = frame_printer(progress_style, quiet)
     interrupts = Interrupts()
     pipeline: Pipeline | None = None
