@@ -328,7 +328,7 @@ def test_run_track_builds_the_tracker_after_the_masks_and_writes_where_asked(cli
                               "colour": "untagged"}
     assert set(facts) == {"input", "output", "mode", "soft", "video", "status", "message", "frames",
                           "frames_written", "frames_backward", "seconds", "fps", "peak_memory_mb", "objects", "areas",
-                          "model", "weights", "device", "precision"}
+                          "model", "weights", "device", "precision", "schedule"}
 
 
 def test_masks_mode_refuses_ids_a_palette_cannot_hold(clip, tmp_path: Path) -> None:
