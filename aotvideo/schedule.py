@@ -48,11 +48,16 @@ class CoreSchedule:
     :meth:`written` after each picture; :meth:`close` puts the model's threads back.
     """
 
-    warm_up = 3
-    """Frames tracked in turns before measuring."""
+    warm_up = 6
+    """Frames tracked in turns first; the last four of them time the model's steps and the
+    gaps between them (what decoding and writing add)."""
     probe = 10
     """Frames measured each way (the first three of each are not timed: the pipeline settles,
     the model's kernels are set up for the new number of threads)."""
+    worth = 0.5
+    """Side by side takes about one thread's share of the model's speed, ``1 / (threads - 1)``
+    of its step; it is tried only when decoding and writing add at least this part of that
+    share between steps in turns (on two cores: half a step; the overlay at 1080p adds 0.15)."""
     margin = 0.95
     """Side by side is kept only when its pace is at most this share of the turns' (turns are
     the safe default: measurements on a busy machine vary by several percent)."""
@@ -74,6 +79,7 @@ class CoreSchedule:
         self._done = 0
         self._windows: dict[str, list[int]] = {"side-by-side": [], "turns": []}
         self._finished: dict[int, float] = {}
+        self._steps: list[tuple[float, float]] = []
         self._lock = threading.Lock()
         self._chosen = choice != "auto"
         self._summary = self.mode
@@ -117,10 +123,13 @@ class CoreSchedule:
         turns = self.enabled and self.mode == "turns"
         if turns:
             self._free.clear()
+        start = self._clock()
         try:
             yield
         finally:
             self._free.set()
+            if self.enabled and not self._chosen and len(self._steps) < self.warm_up:
+                self._steps.append((start, self._clock()))
 
     def tracked(self, index: int) -> None:
         """The model has tracked frame ``index``: move on through warm-up, the two probes and
@@ -131,7 +140,7 @@ class CoreSchedule:
         first_probe = self.warm_up
         second_probe = first_probe + self.probe
         if self._done <= first_probe:
-            if self._done == first_probe:
+            if self._done == first_probe and self._worth_trying():
                 self._enter("side-by-side")
             return
         if self._done <= second_probe + self.probe:
@@ -154,6 +163,22 @@ class CoreSchedule:
         torch.set_num_threads(self._threads - 1 if mode == "side-by-side" else self._threads)
         if mode == "side-by-side":
             self._free.set()
+
+    def _worth_trying(self) -> bool:
+        """After the warm-up: whether decoding and writing take enough time between the model's
+        steps for side by side to have a chance; if not, turns are chosen now."""
+        steps = self._steps[2:]  # the first frames' steps (the given mask, warming up) are not typical
+        if len(steps) < 2:
+            return True  # not timed: measure both ways
+        step = statistics.median(end - start for start, end in steps)
+        gaps = [b[0] - a[1] for a, b in zip(steps, steps[1:])]
+        between = statistics.median(gaps)
+        if between >= self.worth * step / (self._threads - 1):
+            return True
+        self._chosen = True
+        self._summary = (f"turns: decoding and writing add {between:.3f} s to a {step:.3f} s "
+                         f"step, too little to try side by side")
+        return False
 
     def _pace(self, window: str) -> float | None:
         """Median seconds between the writer finishing consecutive frames of ``window``."""

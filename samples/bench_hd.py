@@ -222,12 +222,13 @@ def end_to_end(clip: Path, mask: Path, mode: str, folder: Path,
     return float(data["fps"]), float(data["peak_memory_mb"]["rss"])
 
 
-def paired_runs(clip: Path, mask: Path, modes: list[str], folder: Path, extra: list[str],
+def paired_runs(clip: Path, mask: Path, variants: list[tuple[str, str, list[str]]], folder: Path,
                 repeat: int) -> tuple[dict[str, float], float, str, dict[str, tuple[float, float, float]]]:
-    """``repeat`` rounds of a model-only run followed by one end-to-end run per mode.
+    """``repeat`` rounds of a model-only run followed by one end-to-end run per variant (a label,
+    an output mode and the options for ``aotvideo track``).
 
     Returns the median seconds per stage, the median model-only frames/s, the precision, and
-    per mode (median frames/s, median of the rounds' ratios, largest peak RSS)."""
+    per variant (median frames/s, median of the rounds' ratios, largest peak RSS)."""
     stage_runs, model_speeds = [], []
     speeds: dict[str, list[float]] = defaultdict(list)
     ratios: dict[str, list[float]] = defaultdict(list)
@@ -237,15 +238,15 @@ def paired_runs(clip: Path, mask: Path, modes: list[str], folder: Path, extra: l
         stages, model_fps, precision = in_fresh_process(measure_model, clip, mask)
         stage_runs.append(stages)
         model_speeds.append(model_fps)
-        for mode in modes:
+        for label, mode, extra in variants:
             fps, rss = end_to_end(clip, mask, mode, folder, extra)
-            speeds[mode].append(fps)
-            ratios[mode].append(fps / model_fps)
-            peaks[mode].append(rss)
+            speeds[label].append(fps)
+            ratios[label].append(fps / model_fps)
+            peaks[label].append(rss)
     stages = {name: float(np.median([run[name] for run in stage_runs])) for name in stage_runs[0]}
     return stages, float(np.median(model_speeds)), precision, {
-        mode: (float(np.median(speeds[mode])), float(np.median(ratios[mode])), max(peaks[mode]))
-        for mode in modes}
+        label: (float(np.median(speeds[label])), float(np.median(ratios[label])), max(peaks[label]))
+        for label, _, _ in variants}
 
 
 def main() -> int:
@@ -266,7 +267,13 @@ def main() -> int:
                              "(shared machines vary)")
     parser.add_argument("--track-option", action="append", default=[],
                         help="extra option for aotvideo track (repeat), e.g. --track-option=--preset=medium")
+    parser.add_argument("--compare-option", action="append", default=[],
+                        help="also run each mode with this option added, in the same rounds (repeat "
+                             "for more), e.g. --compare-option=--schedule=turns")
     args = parser.parse_args()
+    variants = [(mode, mode, args.track_option) for mode in args.modes.split(",")]
+    variants += [(f"{mode} {option}", mode, [*args.track_option, option])
+                 for option in args.compare_option for mode in args.modes.split(",")]
     stage_rows, speed_rows = [], []
     names: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -277,8 +284,8 @@ def main() -> int:
                 clip, mask, origin = in_fresh_process(make_clip, folder, width, height,
                                                       args.frames, count, args.sequence,
                                                       args.source)
-                stages, model_fps, precision, runs = paired_runs(
-                    clip, mask, args.modes.split(","), folder, args.track_option, args.repeat)
+                stages, model_fps, precision, runs = paired_runs(clip, mask, variants, folder,
+                                                                 args.repeat)
                 names += [n for n in stages if n not in names]
                 stage_rows.append((f"{width}x{height}", count, stages))
                 for mode, (fps, ratio, rss) in runs.items():
