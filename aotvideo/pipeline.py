@@ -438,6 +438,7 @@ class Pipeline:
         gate = self._schedule.wait if self._schedule.enabled else None
         sink = WriterThread(self._handle, self.writer.close, queue_size=self.queue_size, gate=gate)
         self.reader.set_gate(gate)
+        self._schedule.start()
         try:
             if self.masks:
                 self._track_backward(counts)

@@ -43,9 +43,10 @@ class CoreSchedule:
     """The schedule of one run; ``cpu`` says whether the model runs on the CPU (else nothing
     waits and nothing changes). ``choice`` is one of :data:`SCHEDULES`.
 
-    The pipeline calls :meth:`model` around each step, :meth:`tracked` after each frame, the
-    decoding and writing threads :meth:`wait` before each packet and picture, and the writer
-    :meth:`written` after each picture; :meth:`close` puts the model's threads back.
+    The pipeline calls :meth:`start` when the run starts, :meth:`model` around each step,
+    :meth:`tracked` after each frame, the decoding and writing threads :meth:`wait` before each
+    packet and picture, the writer :meth:`written` after each picture, and :meth:`close` at the
+    end, which puts the model's threads back.
     """
 
     warm_up = 6
@@ -83,8 +84,6 @@ class CoreSchedule:
         self._lock = threading.Lock()
         self._chosen = choice != "auto"
         self._summary = self.mode
-        if cpu and self.mode == "side-by-side":
-            self._enter("side-by-side")
 
     @property
     def summary(self) -> str | None:
@@ -150,6 +149,11 @@ class CoreSchedule:
                 self._enter("turns")
             elif self._done == second_probe + self.probe:
                 self._choose()
+
+    def start(self) -> None:
+        """The run starts: side by side (when chosen), the model gets one thread fewer."""
+        if self.enabled and self.mode == "side-by-side":
+            self._enter("side-by-side")
 
     def close(self) -> None:
         """Give the model all its threads again (the process keeps running after the run)."""

@@ -43,6 +43,8 @@ def test_turns_hold_the_stages_while_the_model_steps(two_threads) -> None:
 
 def test_side_by_side_gives_the_stages_a_core(two_threads) -> None:
     schedule = CoreSchedule(True, "side-by-side")
+    assert torch.get_num_threads() == 2  # nothing changes before the run starts
+    schedule.start()
     assert torch.get_num_threads() == 1  # the model on one thread fewer
     assert not blocked_while_stepping(schedule)
     assert not schedule.waits_for_writer and schedule.summary == "side-by-side"
@@ -53,6 +55,7 @@ def test_side_by_side_gives_the_stages_a_core(two_threads) -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread priorities are Linux's")
 def test_side_by_side_lowers_the_stage_threads_priority(two_threads) -> None:
     schedule = CoreSchedule(True, "side-by-side")
+    schedule.start()
     seen: list[int] = []
 
     def stage() -> None:
@@ -107,6 +110,7 @@ def run_auto(step: float, between: float, side_pace: float) -> tuple[CoreSchedul
     ``side_pace`` seconds. Returns the schedule and the mode of each frame."""
     clock = Clock()
     schedule = CoreSchedule(True, "auto", clock=clock)
+    schedule.start()
     modes = []
     for index in range(40):
         modes.append(schedule.mode)

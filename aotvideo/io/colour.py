@@ -72,11 +72,6 @@ class Colour:
         """Whether anything is known beyond FFmpeg's defaults."""
         return self != Colour()
 
-    @property
-    def hdr(self) -> bool:
-        """Whether the transfer is an HDR one (PQ or HLG)."""
-        return self.transfer in (16, 18)
-
     def describe(self) -> str:
         """For people: ``"BT.709 matrix, limited range, BT.709 primaries, BT.709 transfer"``,
         or ``"untagged"``."""

@@ -181,7 +181,6 @@ def test_output_colour_rules() -> None:
 def test_describe() -> None:
     assert BT709.describe() == "BT.709 matrix, limited range, BT.709 primaries, BT.709 transfer"
     assert HLG.describe() == "BT.2020 matrix, limited range, BT.2020 primaries, HLG transfer"
-    assert HLG.hdr and not BT709.hdr
     assert Colour(range=2).describe() == "full range"
 
 
