@@ -17,6 +17,10 @@ by side, then a few in turns, each timed by when the writer finished them (the p
 whole chain, whichever stage holds it back), and the faster one is kept for the rest of the
 run. :attr:`CoreSchedule.summary` says what was chosen and why, for the run's report. A model on
 a GPU leaves the cores to the other stages: no schedule then.
+
+Side by side changes torch's number of threads, which is the whole process's, for the length of
+the run: a program running several videos at once in threads of one process should ask for
+``turns`` (the default of one thread per video then is the caller's choice anyway).
 """
 from __future__ import annotations
 

@@ -59,11 +59,11 @@ fi
 
 if [[ $PARTS == *hd* ]]; then
   for codec in default hw; do
-    option=()
-    if [[ $codec == hw ]]; then option=(--track-option=--codec=hw); fi
+    option=() modes=overlay,alpha  # alpha: ProRes 4444, on the CPU's cores beside the GPU
+    if [[ $codec == hw ]]; then option=(--track-option=--codec=hw) modes=overlay; fi
     log "editors' sizes end to end, codec $codec"
     $PY samples/bench_hd.py --sizes "$HD_SIZES" --objects 1 --frames "$HD_FRAMES" \
-      --modes overlay --repeat "$HD_REPEAT" "${option[@]}" > "$OUT/hd-$codec.md" 2> "$OUT/hd-$codec.err"
+      --modes "$modes" --repeat "$HD_REPEAT" "${option[@]}" > "$OUT/hd-$codec.md" 2> "$OUT/hd-$codec.err"
     log "rc=$? (hw: 1 where no hardware H.264 encoder opens; hd-hw.err says which were tried)"
   done
 fi
