@@ -20,7 +20,7 @@ a GPU leaves the cores to the other stages: no schedule then.
 
 Side by side changes torch's number of threads, which is the whole process's, for the length of
 the run: a program running several videos at once in threads of one process should ask for
-``turns`` (the default of one thread per video then is the caller's choice anyway).
+``turns`` and share torch's threads out itself.
 """
 from __future__ import annotations
 
