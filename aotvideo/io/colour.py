@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import av
 
-__all__ = ["Colour", "converts", "output_colour", "tag_encoder", "to_encoder"]
+__all__ = ["Colour", "output_colour", "tag_encoder", "to_encoder"]
 
 UNSPECIFIED = 2
 """FFmpeg's "unspecified" matrix, primaries and transfer (players then assume from the size)."""
@@ -113,24 +113,30 @@ def output_colour(source: Colour, pix_fmt: str, codec: str) -> Colour:
     return Colour(matrix, source.primaries, source.transfer, levels)
 
 
-def tag_encoder(context: av.video.codeccontext.VideoCodecContext, colour: Colour) -> None:
-    """Set an encoder's colour tags (before it opens: they go into its stream headers)."""
+def tag_encoder(context: av.video.codeccontext.VideoCodecContext, source: Colour,
+                pix_fmt: str) -> Colour | None:
+    """Tag an encoder (before it opens: the tags go into its stream headers) for a picture
+    output in ``pix_fmt`` of an input described by ``source`` (:func:`output_colour`); returns
+    the tags, or ``None`` for an untagged input (nothing set: FFmpeg's defaults, as the input
+    was read)."""
+    if not source.tagged:
+        return None
+    colour = output_colour(source, pix_fmt, context.name)
     context.colorspace = colour.matrix
     context.color_primaries = colour.primaries
     context.color_trc = colour.transfer
     context.color_range = colour.range
+    return colour
 
 
-def converts(colour: Colour, pix_fmt: str) -> bool:
-    """Whether RGB pictures for a ``pix_fmt`` output tagged ``colour`` need :func:`to_encoder`
-    (a YUV output with a known matrix or range); if not, the encoder's own conversion (BT.601,
-    limited) is the right one."""
-    return not _is_rgb(pix_fmt) and (colour.matrix != UNSPECIFIED or colour.range != 0)
-
-
-def to_encoder(frame: av.VideoFrame, pix_fmt: str, colour: Colour) -> av.VideoFrame:
-    """An RGB(A) ``frame`` converted to the YUV ``pix_fmt`` with ``colour``'s matrix and levels,
-    tagged with them (what the encoder would do, but with the input's matrix, not BT.601)."""
+def to_encoder(frame: av.VideoFrame, pix_fmt: str, colour: Colour | None) -> av.VideoFrame:
+    """An RGB(A) ``frame`` for an encoder of ``pix_fmt`` tagged ``colour`` (what
+    :func:`tag_encoder` returned): converted to the YUV ``pix_fmt`` with the input's matrix and
+    levels and tagged with them, not with the BT.601 the encoder would use. Returned as it is
+    when the encoder's own conversion is right: no tags, an RGB output, or matrix and range
+    unspecified."""
+    if colour is None or _is_rgb(pix_fmt) or (colour.matrix == UNSPECIFIED and not colour.range):
+        return frame
     matrix = colour.matrix if colour.matrix != UNSPECIFIED else None
     levels = colour.range or None
     out = frame.reformat(format=pix_fmt, dst_colorspace=matrix, dst_color_range=levels)

@@ -16,7 +16,7 @@ import av
 import cv2
 import numpy as np
 
-from .colour import Colour, converts, output_colour, tag_encoder, to_encoder
+from .colour import Colour, tag_encoder, to_encoder
 
 __all__ = ["background", "scene", "write_clip"]
 
@@ -130,17 +130,14 @@ def write_clip(
         video.time_base = time_base
         if rotation:
             video.set_display_rotation(rotation)
-        tags = None if colour is None else output_colour(colour, pix_fmt, video.codec_context.name)
-        if tags is not None:
-            tag_encoder(video.codec_context, tags)
+        tags = None if colour is None else tag_encoder(video.codec_context, colour, pix_fmt)
         audio = None
         if audio_seconds:
             audio = out.add_stream(audio_codec, rate=sample_rate, options=dict(audio_options or {}))
             audio.layout = "stereo"
         for image, stamp in zip(frames, stamps):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-            if tags is not None and converts(tags, pix_fmt):
-                frame = to_encoder(frame, pix_fmt, tags)
+            rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame = to_encoder(rgb, pix_fmt, tags)
             frame.pts = int(stamp)
             frame.time_base = time_base
             out.mux(video.encode(frame))

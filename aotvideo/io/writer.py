@@ -31,7 +31,7 @@ import av
 import numpy as np
 
 from ..errors import OutputError
-from .colour import Colour, converts, output_colour, tag_encoder, to_encoder
+from .colour import Colour, tag_encoder, to_encoder
 from .formats import OutputSpec, encoder_options
 from .masks import davis_palette, encode_png
 from .reader import AudioChunk
@@ -250,7 +250,6 @@ class VideoWriter:
         # a matte is data, not a picture: no colour tags
         self._source_colour = colour if spec.image != "gray" else None
         self.colour: Colour | None = None
-        self._convert = False
         self._time_base = Fraction(time_base)
         self._last_pts: int | None = None
         self._audio_out: av.audio.stream.AudioStream | None = None
@@ -333,10 +332,8 @@ class VideoWriter:
         stream.width = width
         stream.height = height
         stream.pix_fmt = pix_fmt
-        if self._source_colour is not None and self._source_colour.tagged:
-            self.colour = output_colour(self._source_colour, pix_fmt, stream.codec_context.name)
-            tag_encoder(stream.codec_context, self.colour)
-            self._convert = converts(self.colour, pix_fmt)
+        if self._source_colour is not None:
+            self.colour = tag_encoder(stream.codec_context, self._source_colour, pix_fmt)
         stream.codec_context.time_base = self._time_base
         stream.time_base = self._time_base
         if rotation:
@@ -401,10 +398,8 @@ class VideoWriter:
         if isinstance(image, Yuv420Image):
             frame = image.to_video_frame()
         else:
-            frame = _wrap_image(image, self._image_format)
-            if self._convert:
-                assert self.colour is not None
-                frame = to_encoder(frame, self._video.pix_fmt, self.colour)
+            frame = to_encoder(_wrap_image(image, self._image_format), self._video.pix_fmt,
+                               self.colour)
         frame.pts = int(pts)
         frame.time_base = self._time_base
         try:
