@@ -32,7 +32,7 @@ from .io.formats import OutputSpec, resolve_output
 from .io.masks import label_areas, mask_ids, select_objects
 from .io.reader import AudioChunk, Frame, VideoInfo, VideoReader
 from .io.writer import PngSequenceWriter, VideoWriter, WriterThread, open_writer
-from .io.yuv import Yuv420Image, as_rgb
+from .io.yuv import Yuv420Image, Yuva420Image
 from .propagation import LabelSpill, track_backward
 from .render import matte, overlay, overlay_yuv420, with_alpha
 from .schedule import CoreSchedule
@@ -40,6 +40,10 @@ from .schedule import CoreSchedule
 __all__ = ["FrameResult", "Pipeline", "Progress", "RunReport", "RunRequest", "VideoSource", "VideoSummary",
            "check_masks", "check_palette_ids", "open_run", "render_frame", "run_track",
            "track_frame", "track_video"]
+
+
+#: A picture on its way to the writer: RGB(A), gray or labels as arrays, or YUV planes.
+_Image = np.ndarray | Yuv420Image | Yuva420Image
 
 
 class _Result(Protocol):
@@ -174,10 +178,12 @@ def _compact(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
 
 
 def render_frame(mode: str, image: np.ndarray | Yuv420Image, result: FrameResult,
-                 soft: bool = False, *, in_place: bool = False) -> np.ndarray | Yuv420Image:
+                 soft: bool = False, *, in_place: bool = False
+                 ) -> _Image:
     """What ``mode`` shows of a tracked frame: ``overlay`` (H x W x 3 RGB, or drawn on the
     planes of a :class:`~aotvideo.io.Yuv420Image`), ``matte`` (H x W uint8, 255 = objects),
-    ``alpha`` (H x W x 4 RGBA, straight) or ``masks`` (the label map). ``soft`` mattes come
+    ``alpha`` (H x W x 4 RGBA, straight; for YUV planes, the planes with the matte as their
+    alpha plane, :class:`~aotvideo.io.yuv.Yuva420Image`) or ``masks`` (the label map). ``soft`` mattes come
     from the probabilities. ``in_place``: an overlay on YUV planes is drawn on them rather than
     on a copy (the caller no longer needs them as they were; an RGB frame is always copied: it
     may be a view of a decoder's buffer)."""
@@ -190,14 +196,16 @@ def render_frame(mode: str, image: np.ndarray | Yuv420Image, result: FrameResult
     alpha = matte(result.labels, None, result.probs, soft, prob_ids=result.object_ids)
     if mode == "matte":
         return alpha
-    return with_alpha(as_rgb(image), alpha)
+    if isinstance(image, Yuv420Image):
+        return image.with_alpha(alpha)
+    return with_alpha(image, alpha)
 
 
-def _turn(image: np.ndarray | Yuv420Image, quarters: int) -> np.ndarray | Yuv420Image:
+def _turn(image: _Image, quarters: int) -> _Image:
     """``image`` turned ``quarters`` x 90 degrees counter-clockwise (a new contiguous array)."""
     if quarters % 4 == 0:
         return image
-    if isinstance(image, Yuv420Image):
+    if isinstance(image, (Yuv420Image, Yuva420Image)):
         return image.rot90(quarters)
     return np.ascontiguousarray(np.rot90(image, quarters))
 
@@ -370,7 +378,7 @@ class Pipeline:
 
     # -- output side (writer thread) ------------------------------------------------------------
 
-    def _render(self, work: _Work) -> np.ndarray | Yuv420Image:
+    def _render(self, work: _Work) -> _Image:
         # planes are drawn on where they lie: nothing reads them after the writer
         image = render_frame(self.mode, work.upright, work.result, self.soft, in_place=True)
         if self.mode != "masks" and self._to_stored:

@@ -108,9 +108,14 @@ def _api_labels(media: dict[str, Path], weights: Path, planar: bool) -> list[np.
     aotvideo.load_weights(net, str(weights))
     tracker = aotvideo.Tracker(net, "cpu")
     first = read_mask(media["mask"])
-    with VideoReader(str(media["mp4"]), planar=planar) as reader:
-        return [tracker.step(f.image, mask=first if f.index == 0 else None).labels.numpy()
-                for f in reader.frames()]
+    if planar:
+        with VideoReader(str(media["mp4"]), planar=True) as reader:
+            images = [f.image for f in reader.frames()]
+    else:  # FFmpeg's default conversion, as `ffmpeg -pix_fmt rgb24` makes the pipe's frames
+        with av.open(str(media["mp4"])) as container:
+            images = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return [tracker.step(image, mask=first if index == 0 else None).labels.numpy()
+            for index, image in enumerate(images)]
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -368,9 +369,9 @@ def test_track_frame_and_render_frame_are_the_shared_step() -> None:
 def test_outputs_keep_the_inputs_colour_description(model, clip, tmp_path: Path, target: str,
                                                     mode: str) -> None:
     """A camera's BT.709 clip (8-bit 4:2:0: its planes go to the encoder as they are for the
-    overlay; the alpha clip is converted from RGB with the input's matrix): the outputs are
-    tagged BT.709 and show the input's colours away from the objects."""
-    from aotvideo.io.colour import Colour
+    overlay, resampled to 4:4:4 for the alpha clip): the outputs are tagged BT.709 and show the
+    input's colours away from the objects."""
+    from aotvideo.io.colour import Colour, rgb_of
     bt709 = Colour(matrix=1, primaries=1, transfer=1, range=1)
     source = tmp_path / "in.mp4"
     write_clip(source, clip[0], colour=bt709, options={"crf": "0"})
@@ -382,7 +383,7 @@ def test_outputs_keep_the_inputs_colour_description(model, clip, tmp_path: Path,
     def first(path: Path) -> tuple[Colour, np.ndarray]:
         with av.open(str(path)) as container:
             frame = next(container.decode(video=0))
-            return Colour.of_frame(frame), frame.to_ndarray(format="rgb24").astype(float)
+            return Colour.of_frame(frame), rgb_of(frame).astype(float)
 
     (tags_in, shown_in), (tags_out, shown_out) = first(source), first(out)
     assert tags_in == tags_out == bt709
@@ -392,6 +393,46 @@ def test_outputs_keep_the_inputs_colour_description(model, clip, tmp_path: Path,
             away &= np.roll(clip[1][0], (dy, dx), (0, 1)) == 0
     difference = np.abs(shown_out - shown_in)[away]
     assert difference.mean() < 1.5, difference.mean()
+
+
+def _luma_and_alpha(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first frame's luma in 8-bit levels (float) and its alpha (0..255, None without),
+    read from the planes a video stores, or from an RGBA PNG by the BT.709 matrix."""
+    if path.suffix == ".png":
+        rgba = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
+        rgba = rgba.astype(float)
+        r, g, b = rgba[..., 0], rgba[..., 1], rgba[..., 2]
+        return 16.0 + 219.0 * (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255.0, rgba[..., 3]
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    alpha = frame.format.name.startswith("yuva")
+    deep = frame.reformat(format="yuva444p16le" if alpha else "yuv444p16le")
+    planes = [np.frombuffer(p, np.uint16).reshape(frame.height, -1)[:, :frame.width] / 256.0
+              for p in deep.planes]
+    return planes[0], planes[3] if alpha else None
+
+
+@pytest.mark.parametrize("target", ["out.mov", "out.webm", "frames"])
+def test_alpha_outputs_keep_the_inputs_values(model, clip, tmp_path: Path, target: str) -> None:
+    """An 8-bit 4:2:0 clip's alpha outputs carry its own picture: ProRes 4444 and VP9 take its
+    planes (chroma resampled, no RGB on the way), a PNG folder their RGB. The luma is the
+    input's -- not a level darker, as FFmpeg's default YUV -> RGB made it -- and the alpha is
+    the tracked matte (the mask, on the mask's frame)."""
+    from aotvideo.io.colour import Colour
+    source = tmp_path / "in.mp4"
+    write_clip(source, clip[0], colour=Colour(matrix=1, primaries=1, transfer=1, range=1),
+               options={"crf": "0"})
+    out = tmp_path / target
+    track_video(str(source), resolve_output(str(out), "alpha"), tracker(model),
+                {0: clip[1][0]}, mode="alpha")
+    luma_in, _ = _luma_and_alpha(source)
+    luma_out, alpha = _luma_and_alpha(out / "00000.png" if target == "frames" else out)
+    difference = luma_out - luma_in
+    assert abs(float(difference.mean())) < 0.1, difference.mean()
+    lossy = 2.0 if target == "out.webm" else 0.6  # VP9 at its default quality
+    assert float(np.abs(difference).mean()) < lossy, np.abs(difference).mean()
+    if alpha is not None:
+        np.testing.assert_array_equal(alpha.round(), np.where(clip[1][0] > 0, 255, 0))
 
 
 @pytest.mark.parametrize("schedule", ["side-by-side", "auto"])

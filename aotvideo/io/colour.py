@@ -18,8 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import av
+import numpy as np
+from av.video.reformatter import Interpolation
 
-__all__ = ["Colour", "output_colour", "tag_encoder", "to_encoder"]
+__all__ = ["Colour", "output_colour", "rgb_of", "tag_encoder", "to_encoder"]
 
 UNSPECIFIED = 2
 """FFmpeg's "unspecified" matrix, primaries and transfer (players then assume from the size)."""
@@ -93,6 +95,20 @@ def _is_rgb(pix_fmt: str) -> bool:
                                "x2bgr"))
 
 
+#: FFmpeg's scaler settings for YUV -> RGB. Its default path rounds low and reads luma 1 to 1.5
+#: levels of 255 dark (8-bit H.264 by 1.1, 10-bit ProRes and HEVC by 1.5): an alpha clip made
+#: from it looked darker than the plate it is laid over. Accurate rounding with full chroma
+#: interpolation converts as the matrix says (within 0.01 of a level on average).
+_ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+
+
+def rgb_of(frame: av.VideoFrame, pix_fmt: str = "rgb24") -> np.ndarray:
+    """The picture of a decoded ``frame`` as an H x W x C array in the RGB(A) ``pix_fmt``
+    (``rgb24``: uint8 H x W x 3), read with the frame's own matrix and levels and converted
+    accurately (not by FFmpeg's default, which reads YUV about a level dark)."""
+    return frame.to_ndarray(format=pix_fmt, interpolation=_ACCURATE)
+
+
 def output_colour(source: Colour, pix_fmt: str, codec: str) -> Colour:
     """How a picture output in ``pix_fmt`` by ``codec`` is tagged, given the input's ``source``.
 
@@ -130,16 +146,29 @@ def tag_encoder(context: av.video.codeccontext.VideoCodecContext, source: Colour
 
 
 def to_encoder(frame: av.VideoFrame, pix_fmt: str, colour: Colour | None) -> av.VideoFrame:
-    """An RGB(A) ``frame`` for an encoder of ``pix_fmt`` tagged ``colour`` (what
-    :func:`tag_encoder` returned): converted to the YUV ``pix_fmt`` with the input's matrix and
-    levels and tagged with them, not with the BT.601 the encoder would use. Returned as it is
-    when the encoder's own conversion is right: no tags, an RGB output, or matrix and range
-    unspecified."""
-    if colour is None or _is_rgb(pix_fmt) or (colour.matrix == UNSPECIFIED and not colour.range):
+    """A picture ``frame`` for an encoder of ``pix_fmt`` tagged ``colour`` (what
+    :func:`tag_encoder` returned; ``None`` for an untagged input).
+
+    An RGB(A) picture is converted to a YUV ``pix_fmt`` with the input's matrix and levels and
+    tagged with them, not with the BT.601 the encoder would use; it is returned as it is when the
+    encoder's own conversion is right (no tags, an RGB output, matrix and range unspecified).
+    YUV(A) planes as they were decoded keep their matrix: they are resampled to ``pix_fmt``'s
+    layout and depth and brought to the output's levels, or, for an RGB ``pix_fmt``, converted
+    accurately (:func:`rgb_of`). A frame already in ``pix_fmt`` is returned as it is.
+    """
+    if frame.format.name == pix_fmt:
         return frame
-    matrix = colour.matrix if colour.matrix != UNSPECIFIED else None
-    levels = colour.range or None
-    out = frame.reformat(format=pix_fmt, dst_colorspace=matrix, dst_color_range=levels)
-    out.color_primaries = colour.primaries
-    out.color_trc = colour.transfer
+    if not _is_rgb(frame.format.name):
+        levels = colour.range if colour is not None and not _is_rgb(pix_fmt) else None
+        out = frame.reformat(format=pix_fmt, dst_color_range=levels or None,
+                             interpolation=_ACCURATE)
+    elif colour is None or _is_rgb(pix_fmt) or (colour.matrix == UNSPECIFIED and not colour.range):
+        return frame
+    else:
+        matrix = colour.matrix if colour.matrix != UNSPECIFIED else None
+        out = frame.reformat(format=pix_fmt, dst_colorspace=matrix,
+                             dst_color_range=colour.range or None)
+    if colour is not None:  # some encoders (ProRes) write the frames' tags, not their own
+        out.color_primaries = colour.primaries
+        out.color_trc = colour.transfer
     return out

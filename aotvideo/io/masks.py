@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from ..errors import MaskError, OutputError
+from .colour import rgb_of
 
 __all__ = [
     "davis_palette",
@@ -305,9 +306,9 @@ def read_mask(path: str | os.PathLike[str], *, objects: Iterable[int] | None = N
             gray = frame.to_ndarray(format="gray16le" if deep else "gray")
             alpha = None
             if len(fmt.components) == 2:
-                alpha = frame.to_ndarray(format="rgba")[..., 3]
+                alpha = rgb_of(frame, "rgba")[..., 3]
             return _no_background_check(_gray_labels(gray, alpha), path)
-        rgba = frame.to_ndarray(format="rgba")
+        rgba = rgb_of(frame, "rgba")
     except (av.FFmpegError, ValueError) as exc:
         raise MaskError(f"mask {path}: unsupported pixel format {name} ({exc})") from exc
     rgb = rgba[..., :3]

@@ -26,7 +26,7 @@ import av
 import numpy as np
 
 from ..errors import InputDecodeError, InputError
-from .colour import Colour
+from .colour import Colour, rgb_of
 from .yuv import Yuv420Image, as_rgb
 
 __all__ = [
@@ -369,7 +369,7 @@ class VideoReader:
             self._first_colour = Colour.of_frame(decoded)
         image = Yuv420Image.from_video_frame(decoded) if self._planar else None
         if image is None:
-            image = decoded.to_ndarray(format="rgb24")
+            image = rgb_of(decoded)
         frame = Frame(self._next_index, image, self._timestamp(decoded), self._time_base)
         self._next_index += 1
         self.frames_decoded = self._next_index

@@ -23,6 +23,7 @@ import av
 import numpy as np
 
 from ..errors import InputDecodeError, InputError
+from .colour import rgb_of
 from .frame_export import upright
 from .reader import _rotation_of
 
@@ -188,7 +189,7 @@ class SeekableVideo:
                     continue
                 if start == 0 and not images:
                     self._rotation = _rotation_of(decoded)
-                image = decoded.to_ndarray(format="rgb24")
+                image = rgb_of(decoded)
                 images.append(upright(image, self.rotation) if rotate else image)
                 if pts >= last_pts or len(images) == stop - start:
                     self._cursor_index = stop

@@ -35,7 +35,7 @@ from .colour import Colour, tag_encoder, to_encoder
 from .formats import OutputSpec, encoder_options
 from .masks import davis_palette, encode_png
 from .reader import AudioChunk
-from .yuv import Yuv420Image
+from .yuv import Yuv420Image, Yuva420Image, as_rgb
 
 __all__ = [
     "VideoWriter",
@@ -381,10 +381,12 @@ class VideoWriter:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def write(self, image: np.ndarray | Yuv420Image, pts: int | None = None) -> None:
+    def write(self, image: np.ndarray | Yuv420Image | Yuva420Image, pts: int | None = None
+              ) -> None:
         """Encode one image (H x W x 3 RGB, H x W gray or H x W x 4 RGBA, as the spec says, or
-        YUV 4:2:0 planes: taken as they are by a ``yuv420p`` encoder, so the output keeps the
-        input's own values and colour matrix).
+        YUV 4:2:0 planes, with alpha for an alpha output: taken as they are by a ``yuv420p``
+        encoder and resampled for others of the same matrix, so the output keeps the input's
+        own values; see :func:`~aotvideo.io.colour.to_encoder`).
 
         ``pts`` is in the ``time_base`` given at construction; ``None`` continues after the last.
         """
@@ -395,8 +397,8 @@ class VideoWriter:
             pts = 0 if self._last_pts is None else self._last_pts + 1
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
-        if isinstance(image, Yuv420Image):
-            frame = image.to_video_frame()
+        if isinstance(image, (Yuv420Image, Yuva420Image)):
+            frame = to_encoder(image.to_video_frame(), self._video.pix_fmt, self.colour)
         else:
             frame = to_encoder(_wrap_image(image, self._image_format), self._video.pix_fmt,
                                self.colour)
@@ -533,8 +535,10 @@ class PngSequenceWriter:
         """The file a frame index is written to."""
         return self.directory / f"{index:0{self._digits}d}.png"
 
-    def write(self, image: np.ndarray, pts: int | None = None, *, index: int | None = None) -> None:
-        """Write one frame's image; ``index`` names the file (default: the count so far)."""
+    def write(self, image: np.ndarray | Yuv420Image | Yuva420Image, pts: int | None = None, *,
+              index: int | None = None) -> None:
+        """Write one frame's image (YUV planes as their RGB(A)); ``index`` names the file
+        (default: the count so far)."""
         number = self.frames_written if index is None else index
         if self.spec.image == "labels":
             labels = np.asarray(image)
@@ -542,7 +546,7 @@ class PngSequenceWriter:
                 raise OutputError("palette PNG masks hold object ids 0..255 only")
             data = encode_png(labels.astype(np.uint8), palette=self._palette)
         else:
-            data = encode_png(np.asarray(image, dtype=np.uint8))
+            data = encode_png(np.asarray(as_rgb(image), dtype=np.uint8))
         path = self.path_for(number)
         temporary = path.with_name(path.name + ".tmp")
         try:

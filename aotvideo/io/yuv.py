@@ -17,7 +17,9 @@ import av
 import cv2
 import numpy as np
 
-__all__ = ["Yuv420Image", "as_rgb", "rgb_to_yuv"]
+from .colour import rgb_of
+
+__all__ = ["Yuv420Image", "Yuva420Image", "as_rgb", "rgb_to_yuv"]
 
 #: (Kr, Kb) of the YUV matrices, by FFmpeg's colour-space number (AVColorSpace); anything else
 #: (unspecified, BT.470BG, SMPTE 170M...) is BT.601, as FFmpeg's converter takes it.
@@ -129,9 +131,15 @@ class Yuv420Image:
         frame.color_range = self.color_range
         return frame
 
+    def with_alpha(self, alpha: np.ndarray) -> Yuva420Image:
+        """These planes with an H x W uint8 alpha plane (255 opaque): an alpha output's picture
+        made without leaving YUV, so an encoder of the same matrix keeps the input's values."""
+        return Yuva420Image(self, alpha)
+
     def to_rgb(self) -> np.ndarray:
-        """The H x W x 3 uint8 RGB picture, as the decoder's own conversion makes it."""
-        return self.to_video_frame().to_ndarray(format="rgb24")
+        """The H x W x 3 uint8 RGB picture, with the planes' matrix and levels
+        (:func:`aotvideo.io.colour.rgb_of`)."""
+        return rgb_of(self.to_video_frame())
 
     def network_input(self, size: tuple[int, int]) -> np.ndarray:
         """(h, w, 3) float32 RGB in 0..255 at ``size`` = (h, w): each plane resized on its own
@@ -164,15 +172,68 @@ class Yuv420Image:
                          [scale_y, u_blue, 0.0, base - 128.0 * u_blue]], np.float32)
 
 
+@dataclass(frozen=True, eq=False)
+class Yuva420Image:
+    """YUV 4:2:0 planes with an alpha plane: ``picture`` (:class:`Yuv420Image`) and ``alpha``
+    (H x W uint8, 255 opaque, straight: the colour planes are not multiplied by it).
+
+    What an alpha output writes of an 8-bit 4:2:0 input. Going through RGB would cost two
+    full-size conversions and round the picture twice; from these planes an encoder of the
+    input's matrix (ProRes 4444, VP9 with alpha) gets the input's own values, its chroma only
+    resampled to the output's layout.
+    """
+
+    picture: Yuv420Image
+    alpha: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.alpha.shape != (self.picture.height, self.picture.width) or \
+                self.alpha.dtype != np.uint8:
+            raise ValueError(f"the alpha plane must be {self.picture.height} x "
+                             f"{self.picture.width} uint8, got {self.alpha.shape} {self.alpha.dtype}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(H, W, 4): the shape of the RGBA picture it stands for."""
+        return self.picture.height, self.picture.width, 4
+
+    def rot90(self, quarters: int) -> Yuva420Image:
+        """Turned ``quarters`` x 90 degrees counter-clockwise (``np.rot90``), every plane alike."""
+        if quarters % 4 == 0:
+            return self
+        return Yuva420Image(self.picture.rot90(quarters),
+                            np.ascontiguousarray(np.rot90(self.alpha, quarters)))
+
+    def to_video_frame(self) -> av.VideoFrame:
+        """A ``yuva420p`` video frame (a copy of the planes), tagged with the picture's colour
+        space and range."""
+        picture = self.picture
+        frame = av.VideoFrame(picture.width, picture.height, "yuva420p")
+        for plane, values in zip(frame.planes, (picture.y, picture.u, picture.v, self.alpha)):
+            rows, cols = values.shape
+            np.frombuffer(plane, np.uint8).reshape(rows, -1)[:, :cols] = values
+        frame.colorspace = picture.colorspace
+        frame.color_range = picture.color_range
+        return frame
+
+    def to_rgba(self) -> np.ndarray:
+        """The H x W x 4 uint8 RGBA picture (the planes' matrix and levels)."""
+        return rgb_of(self.to_video_frame(), "rgba")
+
+
 def _resize(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     if plane.shape == (height, width):
         return plane
     return cv2.resize(plane, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def as_rgb(image: np.ndarray | Yuv420Image) -> np.ndarray:
-    """An H x W x 3 uint8 RGB picture as it is, or the RGB of a planar one."""
-    return image.to_rgb() if isinstance(image, Yuv420Image) else image
+def as_rgb(image: np.ndarray | Yuv420Image | Yuva420Image) -> np.ndarray:
+    """An array picture as it is, or the RGB (with alpha: RGBA) of a planar one."""
+    if isinstance(image, Yuv420Image):
+        return image.to_rgb()
+    if isinstance(image, Yuva420Image):
+        return image.to_rgba()
+    return image
 
 
 def rgb_to_yuv(colour: tuple[int, int, int], image: Yuv420Image) -> tuple[float, float, float]:
