@@ -32,7 +32,7 @@ from .io.formats import OutputSpec, resolve_output
 from .io.masks import label_areas, mask_ids, select_objects
 from .io.reader import AudioChunk, Frame, VideoInfo, VideoReader
 from .io.writer import PngSequenceWriter, VideoWriter, WriterThread, open_writer
-from .io.yuv import Yuv420Image, Yuva420Image
+from .io.yuv import DeepYuvaImage, Yuv420Image, Yuva420Image, is_deep
 from .propagation import LabelSpill, track_backward
 from .render import matte, overlay, overlay_yuv420, with_alpha
 from .schedule import CoreSchedule
@@ -43,7 +43,7 @@ __all__ = ["FrameResult", "Pipeline", "Progress", "RunReport", "RunRequest", "Vi
 
 
 #: A picture on its way to the writer: RGB(A), gray or labels as arrays, or YUV planes.
-_Image = np.ndarray | Yuv420Image | Yuva420Image
+_Image = np.ndarray | Yuv420Image | Yuva420Image | DeepYuvaImage
 
 
 class _Result(Protocol):
@@ -199,6 +199,15 @@ def render_frame(mode: str, image: np.ndarray | Yuv420Image, result: FrameResult
     if isinstance(image, Yuv420Image):
         return image.with_alpha(alpha)
     return with_alpha(image, alpha)
+
+
+def _keeps_depth(writer: VideoWriter | PngSequenceWriter) -> bool:
+    """Whether ``writer`` encodes YUV with alpha of more than 8 bits (ProRes 4444's
+    ``yuva444p10le``): an alpha output that can keep a 10-bit source's values."""
+    pix_fmt = writer.spec.pix_fmt
+    if not isinstance(writer, VideoWriter) or not pix_fmt or not pix_fmt.startswith("yuva"):
+        return False
+    return is_deep(pix_fmt)
 
 
 def _turn(image: _Image, quarters: int) -> _Image:
@@ -363,6 +372,8 @@ class Pipeline:
         self._quarters = (reader.info.rotation // 90) % 4
         # Writers that keep the display rotation as metadata take stored-orientation images.
         self._to_stored = bool(writer.rotation) and self._quarters != 0
+        if mode == "alpha" and _keeps_depth(writer) and (self._quarters == 0 or self._to_stored):
+            reader.keep_deep_frames()  # a 10-bit source's alpha clip from its own planes
         self._cancel = threading.Event()
         device = getattr(tracker, "device", None)
         self._schedule = CoreSchedule(device is not None and str(device).startswith("cpu"),
@@ -379,6 +390,9 @@ class Pipeline:
     # -- output side (writer thread) ------------------------------------------------------------
 
     def _render(self, work: _Work) -> _Image:
+        if work.frame.deep is not None and self.mode == "alpha":
+            alpha = render_frame("matte", work.upright, work.result, self.soft)
+            return DeepYuvaImage(work.frame.deep, _turn(alpha, -self._quarters))
         # planes are drawn on where they lie: nothing reads them after the writer
         image = render_frame(self.mode, work.upright, work.result, self.soft, in_place=True)
         if self.mode != "masks" and self._to_stored:

@@ -92,7 +92,7 @@ def scene(
 
 def write_clip(
     path: str | os.PathLike[str],
-    frames: Sequence[np.ndarray],
+    frames: Sequence[np.ndarray | av.VideoFrame],
     *,
     fps: int = 24,
     pts: Sequence[int] | None = None,
@@ -109,7 +109,8 @@ def write_clip(
     container_options: dict[str, str] | None = None,
     colour: Colour | None = None,
 ) -> None:
-    """Encode RGB frames (H x W x 3 uint8) into a video file with PyAV.
+    """Encode RGB frames (H x W x 3 uint8), or video frames made elsewhere (e.g. 10-bit YUV
+    planes), into a video file with PyAV.
 
     ``pts`` (in ``time_base``, default ``1/fps``) gives variable frame rate timestamps;
     ``audio_seconds`` adds a stereo tone of that length in ``audio_codec`` (encoder options in
@@ -120,7 +121,9 @@ def write_clip(
     """
     time_base = time_base or Fraction(1, fps)
     stamps = list(pts) if pts is not None else [round(i / fps / time_base) for i in range(len(frames))]
-    height, width = frames[0].shape[:2]
+    first = frames[0]
+    height, width = (first.height, first.width) if isinstance(first, av.VideoFrame) else \
+        first.shape[:2]
     codec_options = {"preset": "veryfast", "crf": "20"} if codec == "libx264" else {}
     codec_options.update(options or {})
     with av.open(os.fspath(path), mode="w", format=format, options=container_options or {}) as out:
@@ -136,8 +139,9 @@ def write_clip(
             audio = out.add_stream(audio_codec, rate=sample_rate, options=dict(audio_options or {}))
             audio.layout = "stereo"
         for image, stamp in zip(frames, stamps):
-            rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-            frame = to_encoder(rgb, pix_fmt, tags)
+            if not isinstance(image, av.VideoFrame):
+                image = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame = to_encoder(image, pix_fmt, tags)
             frame.pts = int(stamp)
             frame.time_base = time_base
             out.mux(video.encode(frame))

@@ -35,7 +35,7 @@ from .colour import Colour, tag_encoder, to_encoder
 from .formats import OutputSpec, encoder_options
 from .masks import davis_palette, encode_png
 from .reader import AudioChunk
-from .yuv import Yuv420Image, Yuva420Image, as_rgb
+from .yuv import DeepYuvaImage, Yuv420Image, Yuva420Image, as_rgb
 
 __all__ = [
     "VideoWriter",
@@ -381,11 +381,11 @@ class VideoWriter:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def write(self, image: np.ndarray | Yuv420Image | Yuva420Image, pts: int | None = None
-              ) -> None:
+    def write(self, image: np.ndarray | Yuv420Image | Yuva420Image | DeepYuvaImage,
+              pts: int | None = None) -> None:
         """Encode one image (H x W x 3 RGB, H x W gray or H x W x 4 RGBA, as the spec says, or
-        YUV 4:2:0 planes, with alpha for an alpha output: taken as they are by a ``yuv420p``
-        encoder and resampled for others of the same matrix, so the output keeps the input's
+        YUV planes, with alpha for an alpha output: taken as they are by an encoder of their
+        layout and resampled for others of the same matrix, so the output keeps the input's
         own values; see :func:`~aotvideo.io.colour.to_encoder`).
 
         ``pts`` is in the ``time_base`` given at construction; ``None`` continues after the last.
@@ -397,7 +397,7 @@ class VideoWriter:
             pts = 0 if self._last_pts is None else self._last_pts + 1
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
-        if isinstance(image, (Yuv420Image, Yuva420Image)):
+        if isinstance(image, (Yuv420Image, Yuva420Image, DeepYuvaImage)):
             frame = to_encoder(image.to_video_frame(), self._video.pix_fmt, self.colour)
         else:
             frame = to_encoder(_wrap_image(image, self._image_format), self._video.pix_fmt,

@@ -19,7 +19,7 @@ import numpy as np
 
 from .colour import rgb_of
 
-__all__ = ["Yuv420Image", "Yuva420Image", "as_rgb", "rgb_to_yuv"]
+__all__ = ["DeepYuvaImage", "Yuv420Image", "Yuva420Image", "as_rgb", "is_deep", "rgb_to_yuv"]
 
 #: (Kr, Kb) of the YUV matrices, by FFmpeg's colour-space number (AVColorSpace); anything else
 #: (unspecified, BT.470BG, SMPTE 170M...) is BT.601, as FFmpeg's converter takes it.
@@ -221,17 +221,69 @@ class Yuva420Image:
         return rgb_of(self.to_video_frame(), "rgba")
 
 
+def is_deep(frame: av.VideoFrame | str) -> bool:
+    """Whether a decoded frame (or a pixel format) is YUV of more than 8 bits a component
+    (10-bit ProRes, HEVC...; with or without alpha)."""
+    fmt = av.VideoFormat(frame) if isinstance(frame, str) else frame.format
+    return fmt.name.startswith("yuv") and max(c.bits for c in fmt.components) > 8
+
+
+@dataclass(frozen=True, eq=False)
+class DeepYuvaImage:
+    """A decoded frame of more than 8 bits (``frame``, as the decoder gave it) with an alpha
+    plane (``alpha``, H x W uint8, 255 opaque): what an alpha output writes of a 10-bit source,
+    so that a 10-bit output (ProRes 4444) keeps the source's own values rather than 8-bit
+    ones. The picture is never converted to RGB: its planes are resampled to 4:4:4.
+    """
+
+    frame: av.VideoFrame
+    alpha: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.alpha.shape != (self.frame.height, self.frame.width) or \
+                self.alpha.dtype != np.uint8:
+            raise ValueError(f"the alpha plane must be {self.frame.height} x {self.frame.width} "
+                             f"uint8, got {self.alpha.shape} {self.alpha.dtype}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(H, W, 4): the shape of the RGBA picture it stands for."""
+        return self.frame.height, self.frame.width, 4
+
+    def to_video_frame(self) -> av.VideoFrame:
+        """A ``yuva444p16le`` video frame (the planes widened to 16 bits, the alpha 0..65535),
+        tagged with the source frame's colour space and range."""
+        planes = self.frame.reformat(format="yuv444p16le")
+        out = av.VideoFrame(self.frame.width, self.frame.height, "yuva444p16le")
+        alpha = self.alpha.astype(np.uint16) * 257
+        for target, values in zip(out.planes, (*_planes16(planes), alpha)):
+            np.frombuffer(target, np.uint16).reshape(values.shape[0], -1)[:, :values.shape[1]] = values
+        out.colorspace = self.frame.colorspace
+        out.color_range = self.frame.color_range
+        return out
+
+    def to_rgba(self) -> np.ndarray:
+        """The H x W x 4 uint8 RGBA picture (the frame's matrix and levels)."""
+        return rgb_of(self.to_video_frame(), "rgba")
+
+
+def _planes16(frame: av.VideoFrame) -> list[np.ndarray]:
+    """The three H x W planes of a ``yuv444p16le`` frame (views)."""
+    return [np.frombuffer(plane, np.uint16).reshape(frame.height, -1)[:, :frame.width]
+            for plane in frame.planes]
+
+
 def _resize(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     if plane.shape == (height, width):
         return plane
     return cv2.resize(plane, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def as_rgb(image: np.ndarray | Yuv420Image | Yuva420Image) -> np.ndarray:
+def as_rgb(image: np.ndarray | Yuv420Image | Yuva420Image | DeepYuvaImage) -> np.ndarray:
     """An array picture as it is, or the RGB (with alpha: RGBA) of a planar one."""
     if isinstance(image, Yuv420Image):
         return image.to_rgb()
-    if isinstance(image, Yuva420Image):
+    if isinstance(image, (Yuva420Image, DeepYuvaImage)):
         return image.to_rgba()
     return image
 

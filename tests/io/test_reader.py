@@ -14,6 +14,7 @@ from io_helpers import COUNT, HEIGHT, VFR_PTS, WIDTH, assert_same_but_for_chroma
 
 from aotvideo.errors import InputDecodeError, InputError
 from aotvideo.io.reader import AudioChunk, Frame, VideoReader, parse_size
+from aotvideo.io.testclips import write_clip
 from aotvideo.io.yuv import Yuv420Image
 
 
@@ -166,3 +167,23 @@ def test_truncated_input_breaks_off_with_the_frames_before(make_clip, tmp_path: 
     assert 0 < len(frames) < COUNT
     assert caught.value.frames_done == len(frames)
     assert str(cut) in str(caught.value)
+
+
+def test_deep_frames_are_kept_when_asked(tmp_path: Path, clip) -> None:
+    """A 10-bit clip's decoded frames ride along in ``Frame.deep`` once asked (the first one
+    too, read ahead for ``info``); an 8-bit clip's never; asking after iterating is an error."""
+    ten_bit, eight_bit = tmp_path / "in.mov", tmp_path / "in.mp4"
+    write_clip(ten_bit, clip[0][:3], codec="prores_ks", pix_fmt="yuv422p10le")
+    write_clip(eight_bit, clip[0][:3])
+    with VideoReader(ten_bit, planar=True) as reader:
+        reader.keep_deep_frames()
+        frames = list(reader.frames())
+    assert all(f.deep is not None and f.deep.format.name == "yuv422p10le" for f in frames)
+    assert all(isinstance(f.image, np.ndarray) for f in frames)  # the 8-bit picture beside it
+    with VideoReader(ten_bit) as reader:
+        assert all(f.deep is None for f in reader.frames())
+        with pytest.raises(RuntimeError, match="before iterating"):
+            reader.keep_deep_frames()
+    with VideoReader(eight_bit, planar=True) as reader:
+        reader.keep_deep_frames()
+        assert all(f.deep is None for f in reader.frames())

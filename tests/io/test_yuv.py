@@ -10,7 +10,7 @@ import pytest
 from io_helpers import assert_same_but_for_chroma_siting, decode_all
 
 from aotvideo.io.colour import rgb_of
-from aotvideo.io.yuv import Yuv420Image, Yuva420Image, rgb_to_yuv
+from aotvideo.io.yuv import DeepYuvaImage, Yuv420Image, Yuva420Image, is_deep, rgb_to_yuv
 
 COLOURS = [(0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 255, 0), (0, 0, 255), (30, 140, 200),
            (250, 200, 10)]
@@ -140,3 +140,29 @@ def test_planes_with_alpha_keep_their_values() -> None:
     np.testing.assert_array_equal(rgba[..., :3], picture.to_rgb())
     with pytest.raises(ValueError, match="alpha plane"):
         picture.with_alpha(alpha[:, :10])
+
+
+def test_a_deep_frame_with_alpha_keeps_its_codes() -> None:
+    """A 10-bit 4:2:2 frame with an alpha plane becomes ``yuva444p16le`` holding the same luma
+    codes (widened: code << 6 and up), its chroma resampled, its alpha 0..65535."""
+    frame = av.VideoFrame(20, 8, "yuv422p10le")
+    frame.colorspace, frame.color_range = 1, 1
+    rng = np.random.default_rng(2)
+    luma = rng.integers(64, 941, (8, 20), dtype=np.uint16)
+    chroma = np.full((8, 10), 600, np.uint16)
+    for plane, values in zip(frame.planes, (luma, chroma, chroma)):
+        np.frombuffer(plane, np.uint16).reshape(8, -1)[:, :values.shape[1]] = values
+    alpha = np.zeros((8, 20), np.uint8)
+    alpha[2:6, 5:15] = 255
+    image = DeepYuvaImage(frame, alpha)
+    assert image.shape == (8, 20, 4) and is_deep(frame) and is_deep("yuva444p10le")
+    out = image.to_video_frame()
+    assert out.format.name == "yuva444p16le" and int(out.colorspace) == 1
+    y, u, _, a = (np.frombuffer(p, np.uint16).reshape(8, -1)[:, :20] for p in out.planes)
+    np.testing.assert_array_equal(y >> 6, luma)
+    np.testing.assert_array_equal(u >> 6, 600)
+    np.testing.assert_array_equal(a, alpha.astype(np.uint16) * 257)
+    np.testing.assert_array_equal(image.to_rgba()[..., 3], alpha)
+    assert not is_deep(av.VideoFrame(20, 8, "yuv420p")) and not is_deep("rgb48le")
+    with pytest.raises(ValueError, match="alpha plane"):
+        DeepYuvaImage(frame, alpha[:4])
