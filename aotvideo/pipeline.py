@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -199,6 +199,13 @@ def render_frame(mode: str, image: np.ndarray | Yuv420Image, result: FrameResult
     if isinstance(image, Yuv420Image):
         return image.with_alpha(alpha)
     return with_alpha(image, alpha)
+
+
+def _holds_no_more_than_420(spec: OutputSpec) -> bool:
+    """Whether an output shows no more of the picture than 8-bit 4:2:0 planes hold: a matte or
+    masks (none of it), an overlay encoded as 8-bit 4:2:0 (the default H.264)."""
+    return spec.mode in ("matte", "masks") or (
+        spec.mode == "overlay" and spec.pix_fmt in ("yuv420p", "yuvj420p", "nv12"))
 
 
 def _keeps_depth(writer: VideoWriter | PngSequenceWriter) -> bool:
@@ -614,9 +621,10 @@ class VideoSource:
     pix_fmt: str | None = None
     rate: float | None = None
 
-    def open(self, *, planar: bool = False) -> VideoReader:
+    def open(self, *, planar: bool | Literal["convert"] = False) -> VideoReader:
         """The reader (raises :class:`~aotvideo.errors.InputError` when it cannot be opened);
-        ``planar`` keeps 8-bit 4:2:0 frames in their YUV planes (see the reader)."""
+        ``planar`` keeps 8-bit 4:2:0 frames in their YUV planes, ``"convert"`` other YUV frames
+        too (see the reader)."""
         return VideoReader(self.path, format=self.format, raw_size=self.raw_size,
                            pix_fmt=self.pix_fmt, rate=self.rate, planar=planar)
 
@@ -684,8 +692,10 @@ def open_run(
     builder's errors before anything is written.
     """
     # 8-bit 4:2:0 frames stay in their planes: the tracker's input is made from them at its
-    # small size and overlays are drawn on them for the encoder, with no full-size RGB copy
-    with request.source.open(planar=True) as reader:
+    # small size and overlays are drawn on them for the encoder, with no full-size RGB copy;
+    # other YUV frames join them when the output holds no more than 8-bit 4:2:0
+    planar = "convert" if _holds_no_more_than_420(request.output) else True
+    with request.source.open(planar=planar) as reader:
         masks = request.masks(reader) if callable(request.masks) else request.masks
         checked = check_masks(masks, reader.info, request.objects, names=request.mask_names)
         if request.output.mode == "masks":

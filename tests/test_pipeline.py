@@ -486,6 +486,31 @@ def test_a_ten_bit_sources_alpha_clip_keeps_its_ten_bits(model, tmp_path: Path,
     assert np.all((alpha < 1) | (alpha > 1022))  # opaque or clear, nothing between
 
 
+def test_a_ten_bit_sources_overlay_is_drawn_on_its_420_planes(model, tmp_path: Path) -> None:
+    """An H.264 overlay (8-bit 4:2:0) of a 10-bit 4:2:2 source: the frames are brought to 8-bit
+    4:2:0 planes once (no RGB on the way), so away from the objects the lossless output holds
+    exactly the scaler's 4:2:0 of the source."""
+    from aotvideo.io.colour import Colour
+    source = tmp_path / "in.mov"
+    write_clip(source, [_ten_bit_picture(HEIGHT, WIDTH)] * 3, codec="prores_ks",
+               pix_fmt="yuv422p10le", options={"profile": "3"},
+               colour=Colour(matrix=1, primaries=1, transfer=1, range=1))
+    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
+    mask[10:30, 20:40] = 1
+    out = tmp_path / "out.mp4"
+    track_video(str(source), resolve_output(str(out), "overlay", crf=0), tracker(model),
+                {0: mask}, mode="overlay")
+    with av.open(str(source)) as container:
+        expected = Yuv420Image.from_video_frame(next(container.decode(video=0)), convert=True)
+    with av.open(str(out)) as container:
+        got = Yuv420Image.from_video_frame(next(container.decode(video=0)))
+    assert expected is not None and got is not None
+    away = np.ones((HEIGHT, WIDTH), bool)
+    away[5:35, 15:45] = False
+    np.testing.assert_array_equal(got.y[away], expected.y[away])
+    assert not np.array_equal(got.y[~away], expected.y[~away])  # the object is drawn
+
+
 @pytest.mark.parametrize("schedule", ["side-by-side", "auto"])
 def test_other_schedules_give_the_same_output(model, clip, tmp_path: Path, schedule: str) -> None:
     """Side by side (the model on one thread fewer, decoding and writing beside it) and auto

@@ -181,7 +181,8 @@ class VideoReader:
     a demuxer (e.g. ``"nut"``); ``raw_size=(w, h)`` reads headerless ``rawvideo`` in ``pix_fmt``
     (default ``rgb24``) at ``rate`` frames per second (default 25). ``planar`` keeps 8-bit 4:2:0
     frames in their planes (:class:`~aotvideo.io.yuv.Yuv420Image`, no colour conversion); other
-    frames are RGB either way.
+    frames are RGB, unless ``planar="convert"``: then YUV frames of other layouts and depths
+    (10-bit, 4:2:2, 4:4:4) are brought to 8-bit 4:2:0 planes too, for uses that need no more.
 
     The container is opened and the first frame decoded in the constructor, so errors in the
     input show up there as :class:`~aotvideo.errors.InputError`. Iterate with :meth:`frames`
@@ -200,7 +201,7 @@ class VideoReader:
         rate: float | Fraction | None = None,
         audio: AudioMode = "packets",
         queue_size: int = 4,
-        planar: bool = False,
+        planar: bool | Literal["convert"] = False,
     ) -> None:
         self.source_name = _describe(source)
         self._planar = planar
@@ -381,7 +382,8 @@ class VideoReader:
             self._first_rotation = _rotation_of(decoded)
             self._first_colour = Colour.of_frame(decoded)
             self._first_deep = decoded if is_deep(decoded) else None
-        image = Yuv420Image.from_video_frame(decoded) if self._planar else None
+        image = (Yuv420Image.from_video_frame(decoded, convert=self._planar == "convert")
+                 if self._planar else None)
         if image is None:
             image = rgb_of(decoded)
         deep = decoded if self._keep_deep and is_deep(decoded) else None

@@ -85,14 +85,28 @@ class Yuv420Image:
     # -- making one -------------------------------------------------------------------------------
 
     @classmethod
-    def from_video_frame(cls, frame: av.VideoFrame) -> Yuv420Image | None:
+    def from_video_frame(cls, frame: av.VideoFrame, *, convert: bool = False
+                         ) -> Yuv420Image | None:
         """The planes of a decoded frame (copied out of the decoder's buffers), or ``None`` when
-        it is not 8-bit 4:2:0 of even size (10-bit, 4:2:2, RGB, odd sizes: use RGB then)."""
-        if frame.format.name not in ("yuv420p", "yuvj420p") or frame.width % 2 or frame.height % 2:
+        it is not 8-bit 4:2:0 of even size (10-bit, 4:2:2, RGB, odd sizes: use RGB then).
+
+        With ``convert``, other planar YUV frames (10-bit, 4:2:2, 4:4:4) are brought to 8-bit
+        4:2:0 by FFmpeg's scaler, in their own matrix and levels: for uses that need no more
+        (tracking, an overlay encoded as 8-bit 4:2:0). Cheaper than RGB, and one rounding.
+        """
+        name = frame.format.name
+        if frame.width % 2 or frame.height % 2:
             return None
-        full = frame.format.name == "yuvj420p" or int(frame.color_range) == _JPEG_RANGE
-        return cls(frame.to_ndarray(format="yuv420p"), int(frame.colorspace),
-                   _JPEG_RANGE if full else 0)
+        full = name == "yuvj420p" or int(frame.color_range) == _JPEG_RANGE
+        if name in ("yuv420p", "yuvj420p"):
+            planes = frame.to_ndarray(format="yuv420p")
+        elif convert and name.startswith("yuv") and not name.startswith("yuvj"):
+            # the levels kept as they are: the scaler would otherwise squeeze full range
+            planes = frame.reformat(format="yuv420p", dst_color_range=int(frame.color_range) or None
+                                    ).to_ndarray()
+        else:
+            return None
+        return cls(planes, int(frame.colorspace), _JPEG_RANGE if full else 0)
 
     @classmethod
     def from_planes(cls, y: np.ndarray, u: np.ndarray, v: np.ndarray, *, colorspace: int = 2,

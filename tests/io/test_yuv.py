@@ -166,3 +166,22 @@ def test_a_deep_frame_with_alpha_keeps_its_codes() -> None:
     assert not is_deep(av.VideoFrame(20, 8, "yuv420p")) and not is_deep("rgb48le")
     with pytest.raises(ValueError, match="alpha plane"):
         DeepYuvaImage(frame, alpha[:4])
+
+
+@pytest.mark.parametrize("color_range,code,level", [(1, 400, 100), (2, 1020, 255)])
+def test_other_yuv_frames_become_420_planes_when_asked(color_range: int, code: int,
+                                                       level: int) -> None:
+    """A 10-bit 4:2:2 frame is not 8-bit 4:2:0: no planes unless converting, and converted it
+    keeps its matrix and levels (full range is not squeezed into 16-235)."""
+    frame = av.VideoFrame(20, 8, "yuv422p10le")
+    frame.colorspace, frame.color_range = 1, color_range
+    for plane, value in zip(frame.planes, (code, 512, 600)):
+        np.frombuffer(plane, np.uint16)[:] = value
+    assert Yuv420Image.from_video_frame(frame) is None
+    image = Yuv420Image.from_video_frame(frame, convert=True)
+    assert image is not None and image.shape == (8, 20, 3)
+    assert image.colorspace == 1 and image.full_range == (color_range == 2)
+    for plane, value in ((image.y, level), (image.u, 128), (image.v, 150)):  # dithered
+        assert np.abs(plane.astype(int) - value).max() <= 1 and abs(plane.mean() - value) < 0.2
+    rgb = av.VideoFrame(20, 8, "rgb24")
+    assert Yuv420Image.from_video_frame(rgb, convert=True) is None
