@@ -32,7 +32,7 @@ from .io.formats import OutputSpec, resolve_output
 from .io.masks import label_areas, mask_ids, select_objects
 from .io.reader import AudioChunk, Frame, VideoInfo, VideoReader
 from .io.writer import PngSequenceWriter, VideoWriter, WriterThread, open_writer
-from .io.yuv import DeepYuvaImage, Yuv420Image, Yuva420Image, is_deep
+from .io.yuv import DecodedYuvaImage, Yuv420Image, Yuva420Image
 from .propagation import LabelSpill, track_backward
 from .render import matte, overlay, overlay_yuv420, with_alpha
 from .schedule import CoreSchedule
@@ -43,7 +43,7 @@ __all__ = ["FrameResult", "Pipeline", "Progress", "RunReport", "RunRequest", "Vi
 
 
 #: A picture on its way to the writer: RGB(A), gray or labels as arrays, or YUV planes.
-_Image = np.ndarray | Yuv420Image | Yuva420Image | DeepYuvaImage
+_Image = np.ndarray | Yuv420Image | Yuva420Image | DecodedYuvaImage
 
 
 class _Result(Protocol):
@@ -199,22 +199,6 @@ def render_frame(mode: str, image: np.ndarray | Yuv420Image, result: FrameResult
     if isinstance(image, Yuv420Image):
         return image.with_alpha(alpha)
     return with_alpha(image, alpha)
-
-
-def _holds_no_more_than_420(spec: OutputSpec) -> bool:
-    """Whether an output shows no more of the picture than 8-bit 4:2:0 planes hold: a matte or
-    masks (none of it), an overlay encoded as 8-bit 4:2:0 (the default H.264)."""
-    return spec.mode in ("matte", "masks") or (
-        spec.mode == "overlay" and spec.pix_fmt in ("yuv420p", "yuvj420p", "nv12"))
-
-
-def _keeps_depth(writer: VideoWriter | PngSequenceWriter) -> bool:
-    """Whether ``writer`` encodes YUV with alpha of more than 8 bits (ProRes 4444's
-    ``yuva444p10le``): an alpha output that can keep a 10-bit source's values."""
-    pix_fmt = writer.spec.pix_fmt
-    if not isinstance(writer, VideoWriter) or not pix_fmt or not pix_fmt.startswith("yuva"):
-        return False
-    return is_deep(pix_fmt)
 
 
 def _turn(image: _Image, quarters: int) -> _Image:
@@ -379,8 +363,8 @@ class Pipeline:
         self._quarters = (reader.info.rotation // 90) % 4
         # Writers that keep the display rotation as metadata take stored-orientation images.
         self._to_stored = bool(writer.rotation) and self._quarters != 0
-        if mode == "alpha" and _keeps_depth(writer) and (self._quarters == 0 or self._to_stored):
-            reader.keep_deep_frames()  # a 10-bit source's alpha clip from its own planes
+        if mode == "alpha":  # a 10-bit or 4:2:2 source's alpha clip from its own planes
+            reader.keep_decoded_frames()
         self._cancel = threading.Event()
         device = getattr(tracker, "device", None)
         self._schedule = CoreSchedule(device is not None and str(device).startswith("cpu"),
@@ -397,9 +381,11 @@ class Pipeline:
     # -- output side (writer thread) ------------------------------------------------------------
 
     def _render(self, work: _Work) -> _Image:
-        if work.frame.deep is not None and self.mode == "alpha":
+        if work.frame.decoded is not None and self.mode == "alpha":
             alpha = render_frame("matte", work.upright, work.result, self.soft)
-            return DeepYuvaImage(work.frame.deep, _turn(alpha, -self._quarters))
+            if self._to_stored:  # the picture as stored, the alpha turned back to it
+                return DecodedYuvaImage(work.frame.decoded, _turn(alpha, -self._quarters))
+            return DecodedYuvaImage(work.frame.decoded, alpha, self._quarters)
         # planes are drawn on where they lie: nothing reads them after the writer
         image = render_frame(self.mode, work.upright, work.result, self.soft, in_place=True)
         if self.mode != "masks" and self._to_stored:
@@ -691,11 +677,11 @@ def open_run(
     :class:`~aotvideo.errors.OutputError` (the output cannot be created) and the tracker
     builder's errors before anything is written.
     """
-    # 8-bit 4:2:0 frames stay in their planes: the tracker's input is made from them at its
-    # small size and overlays are drawn on them for the encoder, with no full-size RGB copy;
-    # other YUV frames join them when the output holds no more than 8-bit 4:2:0
-    planar = "convert" if _holds_no_more_than_420(request.output) else True
-    with request.source.open(planar=planar) as reader:
+    # Frames come as 8-bit 4:2:0 planes (other YUV frames converted once): the tracker's input
+    # is made from them at its small size and overlays are drawn on them for the encoder, with
+    # no full-size RGB copy; every mode tracks from the same planes. An alpha clip of a richer
+    # source (10-bit, 4:2:2) is made from the decoded frames themselves (see Pipeline).
+    with request.source.open(planar="convert") as reader:
         masks = request.masks(reader) if callable(request.masks) else request.masks
         checked = check_masks(masks, reader.info, request.objects, names=request.mask_names)
         if request.output.mode == "masks":

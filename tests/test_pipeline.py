@@ -486,6 +486,27 @@ def test_a_ten_bit_sources_alpha_clip_keeps_its_ten_bits(model, tmp_path: Path,
     assert np.all((alpha < 1) | (alpha > 1022))  # opaque or clear, nothing between
 
 
+def test_a_rotated_ten_bit_sources_alpha_frames_are_upright(model, tmp_path: Path) -> None:
+    """PNG frames cannot keep a rotation: the alpha picture made from a rotated 10-bit source's
+    decoded frames is turned upright with its matte, and shows the source's colours."""
+    from aotvideo.io.colour import Colour, rgb_of
+    source = tmp_path / "in.mov"
+    write_clip(source, [_ten_bit_picture(WIDTH, HEIGHT)] * 2, codec="prores_ks",
+               pix_fmt="yuv422p10le", options={"profile": "3"},
+               colour=Colour(matrix=1, primaries=1, transfer=1, range=1), rotation=90)
+    mask = np.zeros((HEIGHT, WIDTH), np.uint8)  # as shown: the stored frame turned a quarter
+    mask[10:40, 20:50] = 1
+    out = tmp_path / "frames"
+    track_video(str(source), resolve_output(str(out), "alpha"), tracker(model), {0: mask},
+                mode="alpha")
+    rgba = cv2.cvtColor(cv2.imread(str(out / "00000.png"), cv2.IMREAD_UNCHANGED),
+                        cv2.COLOR_BGRA2RGBA)
+    np.testing.assert_array_equal(rgba[..., 3], np.where(mask > 0, 255, 0))
+    with av.open(str(source)) as container:
+        upright = np.rot90(rgb_of(next(container.decode(video=0))))
+    assert np.abs(rgba[..., :3].astype(int) - upright).mean() < 0.6
+
+
 def test_a_ten_bit_sources_overlay_is_drawn_on_its_420_planes(model, tmp_path: Path) -> None:
     """An H.264 overlay (8-bit 4:2:0) of a 10-bit 4:2:2 source: the frames are brought to 8-bit
     4:2:0 planes once (no RGB on the way), so away from the objects the lossless output holds

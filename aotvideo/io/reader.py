@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import InputDecodeError, InputError
 from .colour import Colour, rgb_of
-from .yuv import Yuv420Image, as_rgb, is_deep
+from .yuv import Yuv420Image, as_rgb, richer_than_420
 
 __all__ = [
     "AudioChunk",
@@ -96,16 +96,16 @@ class Frame:
     ``image`` is H x W x 3 uint8 RGB in the stored orientation (with ``planar=True`` readers,
     a :class:`~aotvideo.io.yuv.Yuv420Image` when the video is 8-bit 4:2:0); ``pts`` its presentation
     timestamp in ``time_base`` units (strictly increasing along the video); ``index`` counts
-    frames from 0 in presentation order. ``deep`` is the decoded frame itself when the reader
-    keeps deep frames (:meth:`VideoReader.keep_deep_frames`) and its YUV planes have more than 8
-    bits: for outputs that carry them (a 10-bit source's alpha clip keeps its values).
+    frames from 0 in presentation order. ``decoded`` is the decoded frame itself when the reader
+    keeps them (:meth:`VideoReader.keep_decoded_frames`) and it holds more than 8-bit 4:2:0
+    (10-bit, 4:2:2, 4:4:4): for outputs that carry it (a 10-bit source's alpha clip).
     """
 
     index: int
     image: np.ndarray | Yuv420Image
     pts: int
     time_base: Fraction
-    deep: av.VideoFrame | None = None
+    decoded: av.VideoFrame | None = None
 
     def rgb(self) -> np.ndarray:
         """The H x W x 3 uint8 RGB picture (converted from the planes of a planar frame)."""
@@ -205,8 +205,8 @@ class VideoReader:
     ) -> None:
         self.source_name = _describe(source)
         self._planar = planar
-        self._keep_deep = False
-        self._first_deep: av.VideoFrame | None = None
+        self._keep_decoded = False
+        self._first_decoded: av.VideoFrame | None = None
         self._audio_mode: AudioMode = audio
         self._gate: Callable[[], object] | None = None
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, queue_size))
@@ -351,13 +351,13 @@ class VideoReader:
             raise RuntimeError("set_audio_mode must be called before iterating")
         self._audio_mode = mode
 
-    def keep_deep_frames(self, keep: bool = True) -> None:
-        """Keep each decoded frame whose YUV planes have more than 8 bits in
-        :attr:`Frame.deep` (beside the 8-bit ``image``). Must be called before iterating."""
+    def keep_decoded_frames(self, keep: bool = True) -> None:
+        """Keep each decoded frame that holds more than 8-bit 4:2:0 in :attr:`Frame.decoded`
+        (beside the ``image``). Must be called before iterating."""
         if self._iterating:
-            raise RuntimeError("keep_deep_frames must be called before iterating")
-        self._keep_deep = keep
-        self._first.deep = self._first_deep if keep else None  # read ahead for ``info``
+            raise RuntimeError("keep_decoded_frames must be called before iterating")
+        self._keep_decoded = keep
+        self._first.decoded = self._first_decoded if keep else None  # read ahead for ``info``
 
     def set_gate(self, gate: Callable[[], object] | None) -> None:
         """Call ``gate()`` in the decoding thread before each packet is decoded; it may block
@@ -381,13 +381,13 @@ class VideoReader:
         if self._next_index == 0:
             self._first_rotation = _rotation_of(decoded)
             self._first_colour = Colour.of_frame(decoded)
-            self._first_deep = decoded if is_deep(decoded) else None
+            self._first_decoded = decoded if richer_than_420(decoded) else None
         image = (Yuv420Image.from_video_frame(decoded, convert=self._planar == "convert")
                  if self._planar else None)
         if image is None:
             image = rgb_of(decoded)
-        deep = decoded if self._keep_deep and is_deep(decoded) else None
-        frame = Frame(self._next_index, image, self._timestamp(decoded), self._time_base, deep)
+        kept = decoded if self._keep_decoded and richer_than_420(decoded) else None
+        frame = Frame(self._next_index, image, self._timestamp(decoded), self._time_base, kept)
         self._next_index += 1
         self.frames_decoded = self._next_index
         end = frame.time + (float(1 / self._rate) if self._rate else 0.0)

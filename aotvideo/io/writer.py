@@ -35,7 +35,7 @@ from .colour import Colour, tag_encoder, to_encoder
 from .formats import OutputSpec, encoder_options
 from .masks import davis_palette, encode_png
 from .reader import AudioChunk
-from .yuv import DeepYuvaImage, Yuv420Image, Yuva420Image, as_rgb
+from .yuv import DecodedYuvaImage, Yuv420Image, Yuva420Image, as_rgb
 
 __all__ = [
     "VideoWriter",
@@ -381,7 +381,7 @@ class VideoWriter:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def write(self, image: np.ndarray | Yuv420Image | Yuva420Image | DeepYuvaImage,
+    def write(self, image: np.ndarray | Yuv420Image | Yuva420Image | DecodedYuvaImage,
               pts: int | None = None) -> None:
         """Encode one image (H x W x 3 RGB, H x W gray or H x W x 4 RGBA, as the spec says, or
         YUV planes, with alpha for an alpha output: taken as they are by an encoder of their
@@ -397,7 +397,7 @@ class VideoWriter:
             pts = 0 if self._last_pts is None else self._last_pts + 1
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
-        if isinstance(image, (Yuv420Image, Yuva420Image, DeepYuvaImage)):
+        if isinstance(image, (Yuv420Image, Yuva420Image, DecodedYuvaImage)):
             frame = to_encoder(image.to_video_frame(), self._video.pix_fmt, self.colour)
         else:
             frame = to_encoder(_wrap_image(image, self._image_format), self._video.pix_fmt,

@@ -19,7 +19,8 @@ import numpy as np
 
 from .colour import rgb_of
 
-__all__ = ["DeepYuvaImage", "Yuv420Image", "Yuva420Image", "as_rgb", "is_deep", "rgb_to_yuv"]
+__all__ = ["DecodedYuvaImage", "Yuv420Image", "Yuva420Image", "as_rgb", "rgb_to_yuv",
+           "richer_than_420"]
 
 #: (Kr, Kb) of the YUV matrices, by FFmpeg's colour-space number (AVColorSpace); anything else
 #: (unspecified, BT.470BG, SMPTE 170M...) is BT.601, as FFmpeg's converter takes it.
@@ -235,45 +236,57 @@ class Yuva420Image:
         return rgb_of(self.to_video_frame(), "rgba")
 
 
-def is_deep(frame: av.VideoFrame | str) -> bool:
-    """Whether a decoded frame (or a pixel format) is YUV of more than 8 bits a component
-    (10-bit ProRes, HEVC...; with or without alpha)."""
-    fmt = av.VideoFormat(frame) if isinstance(frame, str) else frame.format
-    return fmt.name.startswith("yuv") and max(c.bits for c in fmt.components) > 8
+def richer_than_420(frame: av.VideoFrame) -> bool:
+    """Whether a decoded frame is YUV that holds more than 8-bit 4:2:0 does: more bits (10-bit
+    ProRes, HEVC) or finer chroma (4:2:2, 4:4:4)."""
+    fmt = frame.format
+    if not fmt.name.startswith("yuv") or fmt.name in ("yuv420p", "yuvj420p", "yuva420p"):
+        return False
+    chroma = fmt.components[1]
+    return max(c.bits for c in fmt.components) > 8 or (chroma.width, chroma.height) != \
+        (-(-frame.width // 2), -(-frame.height // 2))
 
 
 @dataclass(frozen=True, eq=False)
-class DeepYuvaImage:
-    """A decoded frame of more than 8 bits (``frame``, as the decoder gave it) with an alpha
-    plane (``alpha``, H x W uint8, 255 opaque): what an alpha output writes of a 10-bit source,
-    so that a 10-bit output (ProRes 4444) keeps the source's own values rather than 8-bit
-    ones. The picture is never converted to RGB: its planes are resampled to 4:4:4.
+class DecodedYuvaImage:
+    """A decoded frame that holds more than 8-bit 4:2:0 (``frame``, as the decoder gave it:
+    10-bit, 4:2:2, 4:4:4) with an alpha plane (``alpha``, uint8, 255 opaque): what an alpha
+    output writes of such a source, so that ProRes 4444 keeps the source's own values rather
+    than 8-bit 4:2:0 ones. The picture is never converted to RGB: its planes are widened to
+    16-bit 4:4:4, then turned ``quarters`` x 90 degrees counter-clockwise; ``alpha`` is in
+    that final orientation.
     """
 
     frame: av.VideoFrame
     alpha: np.ndarray
+    quarters: int = 0
 
     def __post_init__(self) -> None:
-        if self.alpha.shape != (self.frame.height, self.frame.width) or \
-                self.alpha.dtype != np.uint8:
-            raise ValueError(f"the alpha plane must be {self.frame.height} x {self.frame.width} "
-                             f"uint8, got {self.alpha.shape} {self.alpha.dtype}")
+        height, width = self.shape[:2]
+        if self.alpha.shape != (height, width) or self.alpha.dtype != np.uint8:
+            raise ValueError(f"the alpha plane must be {height} x {width} uint8, got "
+                             f"{self.alpha.shape} {self.alpha.dtype}")
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """(H, W, 4): the shape of the RGBA picture it stands for."""
-        return self.frame.height, self.frame.width, 4
+        """(H, W, 4): the shape of the RGBA picture it stands for (after turning)."""
+        height, width = self.frame.height, self.frame.width
+        return (width, height, 4) if self.quarters % 2 else (height, width, 4)
 
     def to_video_frame(self) -> av.VideoFrame:
-        """A ``yuva444p16le`` video frame (the planes widened to 16 bits, the alpha 0..65535),
-        tagged with the source frame's colour space and range."""
-        planes = self.frame.reformat(format="yuv444p16le")
-        out = av.VideoFrame(self.frame.width, self.frame.height, "yuva444p16le")
-        alpha = self.alpha.astype(np.uint16) * 257
-        for target, values in zip(out.planes, (*_planes16(planes), alpha)):
-            np.frombuffer(target, np.uint16).reshape(values.shape[0], -1)[:, :values.shape[1]] = values
-        out.colorspace = self.frame.colorspace
-        out.color_range = self.frame.color_range
+        """A ``yuva444p16le`` video frame (the planes widened to 16 bits and turned, the alpha
+        0..65535), tagged with the source frame's colour space and range."""
+        source = self.frame
+        full = source.format.name.startswith("yuvj") or int(source.color_range) == _JPEG_RANGE
+        levels = _JPEG_RANGE if full else int(source.color_range)
+        wide = source.reformat(format="yuv444p16le", dst_color_range=levels or None)
+        planes = [np.rot90(p, self.quarters) for p in _planes16(wide)]
+        height, width = self.shape[:2]
+        out = av.VideoFrame(width, height, "yuva444p16le")
+        for target, values in zip(out.planes, (*planes, self.alpha.astype(np.uint16) * 257)):
+            np.frombuffer(target, np.uint16).reshape(height, -1)[:, :width] = values
+        out.colorspace = source.colorspace
+        out.color_range = levels
         return out
 
     def to_rgba(self) -> np.ndarray:
@@ -293,11 +306,11 @@ def _resize(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(plane, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def as_rgb(image: np.ndarray | Yuv420Image | Yuva420Image | DeepYuvaImage) -> np.ndarray:
+def as_rgb(image: np.ndarray | Yuv420Image | Yuva420Image | DecodedYuvaImage) -> np.ndarray:
     """An array picture as it is, or the RGB (with alpha: RGBA) of a planar one."""
     if isinstance(image, Yuv420Image):
         return image.to_rgb()
-    if isinstance(image, (Yuva420Image, DeepYuvaImage)):
+    if isinstance(image, (Yuva420Image, DecodedYuvaImage)):
         return image.to_rgba()
     return image
 

@@ -169,21 +169,25 @@ def test_truncated_input_breaks_off_with_the_frames_before(make_clip, tmp_path: 
     assert str(cut) in str(caught.value)
 
 
-def test_deep_frames_are_kept_when_asked(tmp_path: Path, clip) -> None:
-    """A 10-bit clip's decoded frames ride along in ``Frame.deep`` once asked (the first one
-    too, read ahead for ``info``); an 8-bit clip's never; asking after iterating is an error."""
-    ten_bit, eight_bit = tmp_path / "in.mov", tmp_path / "in.mp4"
-    write_clip(ten_bit, clip[0][:3], codec="prores_ks", pix_fmt="yuv422p10le")
-    write_clip(eight_bit, clip[0][:3])
-    with VideoReader(ten_bit, planar=True) as reader:
-        reader.keep_deep_frames()
-        frames = list(reader.frames())
-    assert all(f.deep is not None and f.deep.format.name == "yuv422p10le" for f in frames)
-    assert all(isinstance(f.image, np.ndarray) for f in frames)  # the 8-bit picture beside it
-    with VideoReader(ten_bit) as reader:
-        assert all(f.deep is None for f in reader.frames())
+def test_decoded_frames_are_kept_when_asked(tmp_path: Path, clip) -> None:
+    """Frames that hold more than 8-bit 4:2:0 (10-bit 4:2:2 ProRes, 8-bit 4:2:2 H.264) ride
+    along in ``Frame.decoded`` once asked (the first one too, read ahead for ``info``); 8-bit
+    4:2:0 frames never; asking after iterating is an error."""
+    prores, h264_422, h264_420 = tmp_path / "in.mov", tmp_path / "422.mp4", tmp_path / "420.mp4"
+    write_clip(prores, clip[0][:3], codec="prores_ks", pix_fmt="yuv422p10le")
+    write_clip(h264_422, clip[0][:3], pix_fmt="yuv422p")
+    write_clip(h264_420, clip[0][:3])
+    for path, kept in ((prores, "yuv422p10le"), (h264_422, "yuv422p")):
+        with VideoReader(path, planar="convert") as reader:
+            reader.keep_decoded_frames()
+            frames = list(reader.frames())
+        assert len(frames) == 3
+        assert all(f.decoded is not None and f.decoded.format.name == kept for f in frames)
+        assert all(isinstance(f.image, Yuv420Image) for f in frames)  # the planes beside it
+    with VideoReader(prores) as reader:
+        assert all(f.decoded is None for f in reader.frames())
         with pytest.raises(RuntimeError, match="before iterating"):
-            reader.keep_deep_frames()
-    with VideoReader(eight_bit, planar=True) as reader:
-        reader.keep_deep_frames()
-        assert all(f.deep is None for f in reader.frames())
+            reader.keep_decoded_frames()
+    with VideoReader(h264_420, planar=True) as reader:
+        reader.keep_decoded_frames()
+        assert all(f.decoded is None for f in reader.frames())

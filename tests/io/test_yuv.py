@@ -10,7 +10,8 @@ import pytest
 from io_helpers import assert_same_but_for_chroma_siting, decode_all
 
 from aotvideo.io.colour import rgb_of
-from aotvideo.io.yuv import DeepYuvaImage, Yuv420Image, Yuva420Image, is_deep, rgb_to_yuv
+from aotvideo.io.yuv import (DecodedYuvaImage, Yuv420Image, Yuva420Image, rgb_to_yuv,
+                             richer_than_420)
 
 COLOURS = [(0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 255, 0), (0, 0, 255), (30, 140, 200),
            (250, 200, 10)]
@@ -142,9 +143,10 @@ def test_planes_with_alpha_keep_their_values() -> None:
         picture.with_alpha(alpha[:, :10])
 
 
-def test_a_deep_frame_with_alpha_keeps_its_codes() -> None:
+def test_a_decoded_frame_with_alpha_keeps_its_codes() -> None:
     """A 10-bit 4:2:2 frame with an alpha plane becomes ``yuva444p16le`` holding the same luma
-    codes (widened: code << 6 and up), its chroma resampled, its alpha 0..65535."""
+    codes (widened: code << 6 and up), its chroma resampled, its alpha 0..65535; turned, every
+    plane turns alike."""
     frame = av.VideoFrame(20, 8, "yuv422p10le")
     frame.colorspace, frame.color_range = 1, 1
     rng = np.random.default_rng(2)
@@ -154,18 +156,25 @@ def test_a_deep_frame_with_alpha_keeps_its_codes() -> None:
         np.frombuffer(plane, np.uint16).reshape(8, -1)[:, :values.shape[1]] = values
     alpha = np.zeros((8, 20), np.uint8)
     alpha[2:6, 5:15] = 255
-    image = DeepYuvaImage(frame, alpha)
-    assert image.shape == (8, 20, 4) and is_deep(frame) and is_deep("yuva444p10le")
+    image = DecodedYuvaImage(frame, alpha)
+    assert image.shape == (8, 20, 4) and richer_than_420(frame)
     out = image.to_video_frame()
     assert out.format.name == "yuva444p16le" and int(out.colorspace) == 1
+    assert int(out.color_range) == 1
     y, u, _, a = (np.frombuffer(p, np.uint16).reshape(8, -1)[:, :20] for p in out.planes)
     np.testing.assert_array_equal(y >> 6, luma)
     np.testing.assert_array_equal(u >> 6, 600)
     np.testing.assert_array_equal(a, alpha.astype(np.uint16) * 257)
     np.testing.assert_array_equal(image.to_rgba()[..., 3], alpha)
-    assert not is_deep(av.VideoFrame(20, 8, "yuv420p")) and not is_deep("rgb48le")
+    turned = DecodedYuvaImage(frame, np.ascontiguousarray(np.rot90(alpha)), 1)
+    assert turned.shape == (20, 8, 4)
+    out = turned.to_video_frame()
+    y = np.frombuffer(out.planes[0], np.uint16).reshape(20, -1)[:, :8]
+    np.testing.assert_array_equal(y >> 6, np.rot90(luma))
     with pytest.raises(ValueError, match="alpha plane"):
-        DeepYuvaImage(frame, alpha[:4])
+        DecodedYuvaImage(frame, alpha, 1)  # the alpha must be turned too
+    assert not richer_than_420(av.VideoFrame(20, 8, "yuv420p"))
+    assert richer_than_420(av.VideoFrame(20, 8, "yuv422p"))
 
 
 @pytest.mark.parametrize("color_range,code,level", [(1, 400, 100), (2, 1020, 255)])
