@@ -178,15 +178,14 @@ def _compact(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
 
 
 def render_frame(mode: str, image: np.ndarray | Yuv420Image, result: FrameResult,
-                 soft: bool = False, *, in_place: bool = False
-                 ) -> _Image:
+                 soft: bool = False, *, in_place: bool = False) -> _Image:
     """What ``mode`` shows of a tracked frame: ``overlay`` (H x W x 3 RGB, or drawn on the
     planes of a :class:`~aotvideo.io.Yuv420Image`), ``matte`` (H x W uint8, 255 = objects),
-    ``alpha`` (H x W x 4 RGBA, straight; for YUV planes, the planes with the matte as their
-    alpha plane, :class:`~aotvideo.io.yuv.Yuva420Image`) or ``masks`` (the label map). ``soft`` mattes come
-    from the probabilities. ``in_place``: an overlay on YUV planes is drawn on them rather than
-    on a copy (the caller no longer needs them as they were; an RGB frame is always copied: it
-    may be a view of a decoder's buffer)."""
+    ``alpha`` (H x W x 4 RGBA, straight; of YUV planes, the planes with the matte as their
+    alpha plane, :class:`~aotvideo.io.yuv.Yuva420Image`) or ``masks`` (the label map).
+    ``soft`` mattes come from the probabilities. ``in_place``: an overlay on YUV planes is drawn
+    on them rather than on a copy (the caller no longer needs them as they were; an RGB frame
+    is always copied: it may be a view of a decoder's buffer)."""
     if mode == "masks":
         return result.labels
     if mode == "overlay":

@@ -12,8 +12,8 @@ camera or an editor's export would be (``--source``: H.264 8-bit 4:2:0, ProRes 4
 as further objects). Then, in one run:
 
 * **stages**, one after another in a fresh process (seconds per frame): decoding into what
-  ``aotvideo track`` works on (the YUV 4:2:0 planes of 8-bit 4:2:0 video, RGB for anything
-  else), the tracker's network input made from them (resize, colour conversion at the small
+  ``aotvideo track`` works on (8-bit YUV 4:2:0 planes: 8-bit 4:2:0 video's own, any other
+  YUV video's converted once), the tracker's network input made from them (resize, colour conversion at the small
   size, normalisation), the rest of the model, bringing the logits to full resolution (the
   labels' arg-max), drawing the overlay, encoding with the default options (the writer
   ``aotvideo track`` uses, tagged with the input's colours);
@@ -141,11 +141,11 @@ class Stages:
 
 def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float], float, str]:
     """Per-frame seconds of every stage done one after another, model-only frames/s, precision.
-    Frames are taken as ``aotvideo track`` takes them: the decoder's YUV 4:2:0 planes of 8-bit
-    4:2:0 video, RGB of anything else."""
+    Frames are taken as ``aotvideo track`` takes them: 8-bit YUV 4:2:0 planes (the decoder's own
+    for 8-bit 4:2:0 video, converted once from any other YUV video)."""
     stages = Stages()
     start = time.perf_counter()
-    with VideoReader(clip, planar=True, audio="none") as reader:
+    with VideoReader(clip, planar="convert", audio="none") as reader:
         frames = [frame.image for frame in reader.frames()]
         colour = reader.info.colour
     planes = isinstance(frames[0], Yuv420Image)

@@ -94,7 +94,8 @@ class Frame:
     """One decoded video frame.
 
     ``image`` is H x W x 3 uint8 RGB in the stored orientation (with ``planar=True`` readers,
-    a :class:`~aotvideo.io.yuv.Yuv420Image` when the video is 8-bit 4:2:0); ``pts`` its presentation
+    a :class:`~aotvideo.io.yuv.Yuv420Image` when the video is 8-bit 4:2:0; ``planar="convert"``,
+    when it is any YUV); ``pts`` its presentation
     timestamp in ``time_base`` units (strictly increasing along the video); ``index`` counts
     frames from 0 in presentation order. ``decoded`` is the decoded frame itself when the reader
     keeps them (:meth:`VideoReader.keep_decoded_frames`) and it holds more than 8-bit 4:2:0
