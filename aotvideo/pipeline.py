@@ -28,6 +28,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from .errors import InputDecodeError, MaskError, OutputError
+from .io.colour import graphics_white
 from .io.formats import OutputSpec, resolve_output
 from .io.masks import label_areas, mask_ids, select_objects
 from .io.reader import AudioChunk, Frame, VideoInfo, VideoReader
@@ -178,20 +179,22 @@ def _compact(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
 
 
 def render_frame(mode: str, image: np.ndarray | Yuv420Image, result: FrameResult,
-                 soft: bool = False, *, in_place: bool = False) -> _Image:
+                 soft: bool = False, *, in_place: bool = False, white: float = 1.0) -> _Image:
     """What ``mode`` shows of a tracked frame: ``overlay`` (H x W x 3 RGB, or drawn on the
     planes of a :class:`~aotvideo.io.Yuv420Image`), ``matte`` (H x W uint8, 255 = objects),
     ``alpha`` (H x W x 4 RGBA, straight; of YUV planes, the planes with the matte as their
     alpha plane, :class:`~aotvideo.io.yuv.Yuva420Image`) or ``masks`` (the label map).
     ``soft`` mattes come from the probabilities. ``in_place``: an overlay on YUV planes is drawn
     on them rather than on a copy (the caller no longer needs them as they were; an RGB frame
-    is always copied: it may be a view of a decoder's buffer)."""
+    is always copied: it may be a view of a decoder's buffer). ``white``: the overlay colours'
+    signal level (:func:`aotvideo.io.colour.graphics_white` of the input; 1 for SDR)."""
     if mode == "masks":
         return result.labels
     if mode == "overlay":
         if isinstance(image, Yuv420Image):
-            return overlay_yuv420(image, result.labels, result.object_ids, in_place=in_place)
-        return overlay(image, result.labels, result.object_ids)
+            return overlay_yuv420(image, result.labels, result.object_ids, in_place=in_place,
+                                  white=white)
+        return overlay(image, result.labels, result.object_ids, white=white)
     alpha = matte(result.labels, None, result.probs, soft, prob_ids=result.object_ids)
     if mode == "matte":
         return alpha
@@ -362,6 +365,7 @@ class Pipeline:
         self._quarters = (reader.info.rotation // 90) % 4
         # Writers that keep the display rotation as metadata take stored-orientation images.
         self._to_stored = bool(writer.rotation) and self._quarters != 0
+        self._white = graphics_white(reader.info.colour)  # HDR: overlays at graphics white
         if mode == "alpha":  # a 10-bit or 4:2:2 source's alpha clip from its own planes
             reader.keep_decoded_frames()
         self._cancel = threading.Event()
@@ -386,7 +390,8 @@ class Pipeline:
                 return DecodedYuvaImage(work.frame.decoded, _turn(alpha, -self._quarters))
             return DecodedYuvaImage(work.frame.decoded, alpha, self._quarters)
         # planes are drawn on where they lie: nothing reads them after the writer
-        image = render_frame(self.mode, work.upright, work.result, self.soft, in_place=True)
+        image = render_frame(self.mode, work.upright, work.result, self.soft, in_place=True,
+                             white=self._white)
         if self.mode != "masks" and self._to_stored:
             image = _turn(image, -self._quarters)
         return image

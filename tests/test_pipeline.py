@@ -14,6 +14,7 @@ import aotvideo
 from aotvideo.errors import InputDecodeError, MaskError, OutputError
 from aotvideo.io import VideoReader, Yuv420Image, open_writer, read_mask, resolve_output
 from aotvideo.io.testclips import scene, write_clip
+from aotvideo.io.yuv import rgb_to_yuv
 from aotvideo.pipeline import Pipeline, check_masks, track_video
 
 WIDTH, HEIGHT, COUNT = 96, 64, 10
@@ -530,6 +531,28 @@ def test_a_ten_bit_sources_overlay_is_drawn_on_its_420_planes(model, tmp_path: P
     away[5:35, 15:45] = False
     np.testing.assert_array_equal(got.y[away], expected.y[away])
     assert not np.array_equal(got.y[~away], expected.y[~away])  # the object is drawn
+
+
+@pytest.mark.parametrize("transfer,white", [(1, 1.0), (18, 0.75), (16, 0.58)])
+def test_overlays_on_hdr_footage_are_drawn_at_graphics_white(model, clip, tmp_path: Path,
+                                                             transfer: int, white: float) -> None:
+    """An overlay on HLG or PQ footage (BT.2020) is drawn at BT.2408's graphics white, not at
+    full code values that would glare; on SDR footage at full colour."""
+    from aotvideo.io.colour import Colour
+    from aotvideo.render import object_colour
+    source = tmp_path / "in.mp4"
+    write_clip(source, clip[0][:2], colour=Colour(matrix=9, primaries=9, transfer=transfer,
+                                                  range=1), options={"crf": "0"})
+    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
+    mask[10:30, 20:40] = 1
+    out = tmp_path / "out.mp4"
+    track_video(str(source), resolve_output(str(out), "overlay", crf=0), tracker(model),
+                {0: mask}, mode="overlay")
+    with av.open(str(out)) as container:
+        drawn = Yuv420Image.from_video_frame(next(container.decode(video=0)))
+    assert drawn is not None
+    outline = tuple(c * white for c in object_colour(1))
+    assert drawn.y[10, 30] == round(rgb_to_yuv(outline, drawn)[0])
 
 
 @pytest.mark.parametrize("schedule", ["side-by-side", "auto"])

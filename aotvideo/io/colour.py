@@ -21,7 +21,7 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation
 
-__all__ = ["Colour", "output_colour", "rgb_of", "tag_encoder", "to_encoder"]
+__all__ = ["Colour", "graphics_white", "output_colour", "rgb_of", "tag_encoder", "to_encoder"]
 
 UNSPECIFIED = 2
 """FFmpeg's "unspecified" matrix, primaries and transfer (players then assume from the size)."""
@@ -107,6 +107,21 @@ def rgb_of(frame: av.VideoFrame, pix_fmt: str = "rgb24") -> np.ndarray:
     (``rgb24``: uint8 H x W x 3), read with the frame's own matrix and levels and converted
     accurately (not by FFmpeg's default, which reads YUV about a level dark)."""
     return frame.to_ndarray(format=pix_fmt, interpolation=_ACCURATE)
+
+
+#: Transfer characteristics (AVColorTransferCharacteristic) of HDR video: PQ and HLG.
+PQ, HLG = 16, 18
+#: The signal level of graphics white in HDR video: ITU-R BT.2408's 203 cd/m2, 58% of PQ's
+#: range and 75% of HLG's.
+_GRAPHICS_WHITE = {PQ: 0.58, HLG: 0.75}
+
+
+def graphics_white(colour: Colour) -> float:
+    """The signal level (0..1 of the code range) that drawn graphics use as white in video of
+    this description: 1 for SDR; for HDR (PQ, HLG) BT.2408's graphics white, so an overlay
+    drawn at full code values does not glare at ten times the brightness of the picture's
+    whites. (Code values are scaled as they are; the colours' primaries are not converted.)"""
+    return _GRAPHICS_WHITE.get(colour.transfer, 1.0)
 
 
 def output_colour(source: Colour, pix_fmt: str, codec: str) -> Colour:

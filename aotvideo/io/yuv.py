@@ -315,7 +315,8 @@ def as_rgb(image: np.ndarray | Yuv420Image | Yuva420Image | DecodedYuvaImage) ->
     return image
 
 
-def rgb_to_yuv(colour: tuple[int, int, int], image: Yuv420Image) -> tuple[float, float, float]:
+def rgb_to_yuv(colour: tuple[float, float, float], image: Yuv420Image
+               ) -> tuple[float, float, float]:
     """An RGB colour (0..255) as (Y, U, V) in ``image``'s matrix and levels (within 0..255)."""
     r, g, b = (float(c) for c in colour)
     kr, kb = image.matrix

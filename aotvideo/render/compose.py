@@ -39,13 +39,16 @@ def overlay(
     *,
     opacity: float = 0.5,
     outline: int | None = None,
+    white: float = 1.0,
 ) -> np.ndarray:
     """Draw each object over the frame: a translucent fill in its colour and a solid outline.
 
     ``frame`` is H x W x 3 uint8 RGB, ``labels`` an H x W integer label map, ``object_ids`` the
     ids to draw (default: every non-zero id in ``labels``). ``outline`` is the outline width in
-    pixels (default: about 0.4% of the shorter side, at least 1; 0 for none). Returns a new
-    H x W x 3 uint8 array.
+    pixels (default: about 0.4% of the shorter side, at least 1; 0 for none). ``white`` is the
+    signal level the colours are scaled to: 1 for SDR video, the graphics white of HDR video
+    (:func:`aotvideo.io.colour.graphics_white`) so they do not glare. Returns a new H x W x 3
+    uint8 array.
     """
     frame = _as_numpy(frame)
     labels = _as_numpy(labels)
@@ -54,7 +57,7 @@ def overlay(
     if labels.shape != frame.shape[:2]:
         raise ValueError(f"labels {labels.shape} do not match the frame {frame.shape[:2]}")
     out = frame.copy()
-    style = _Style.of(labels, object_ids, opacity, outline)
+    style = _Style.of(labels, object_ids, opacity, outline, white)
     for object_id in style.ids:
         _draw_object(out, labels, object_id, style)
     return out
@@ -68,10 +71,16 @@ class _Style:
     alpha: float
     width: int
     kernel: np.ndarray | None
+    white: float = 1.0
+
+    def colour(self, object_id: int) -> tuple[float, float, float]:
+        """An object's RGB colour (0..255) at this style's signal level of white."""
+        r, g, b = object_colour(object_id)
+        return r * self.white, g * self.white, b * self.white
 
     @classmethod
     def of(cls, labels: np.ndarray, object_ids: Iterable[int] | None, opacity: float,
-           outline: int | None) -> _Style:
+           outline: int | None, white: float = 1.0) -> _Style:
         """``object_ids`` (default: every id in ``labels``); ``outline`` (default: about 0.4%
         of the shorter side, at least 1)."""
         ids = sorted(mask_ids(labels) if object_ids is None
@@ -79,7 +88,8 @@ class _Style:
         width = outline if outline is not None else max(1, round(min(labels.shape) * 0.004))
         kernel = (cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
                   if width else None)
-        return cls(ids, float(np.clip(opacity, 0.0, 1.0)), width, kernel)
+        return cls(ids, float(np.clip(opacity, 0.0, 1.0)), width, kernel,
+                   float(np.clip(white, 0.0, 1.0)))
 
 
 def _blend_table(colour: np.ndarray, alpha: float) -> np.ndarray:
@@ -122,11 +132,11 @@ def _draw_object(out: np.ndarray, labels: np.ndarray, object_id: int, style: _St
         return
     rows, cols, solid8, edge = found
     region = out[rows, cols]
-    colour = np.array(object_colour(object_id), dtype=np.float32)
+    colour = np.array(style.colour(object_id), dtype=np.float32)
     # cv2.copyTo writes through the view into ``out`` (numpy's masked copyto is 7x slower at 4K)
     cv2.copyTo(cv2.LUT(region, _blend_table(colour, style.alpha)), solid8, region)
     if edge is not None:
-        region[edge] = colour.astype(np.uint8)
+        region[edge] = np.round(colour).astype(np.uint8)
 
 
 def overlay_yuv420(
@@ -137,13 +147,15 @@ def overlay_yuv420(
     opacity: float = 0.5,
     outline: int | None = None,
     in_place: bool = False,
+    white: float = 1.0,
 ) -> Yuv420Image:
     """:func:`overlay` drawn on a picture's YUV 4:2:0 planes, in the encoder's pixel format.
 
     Luma is blended pixel by pixel as :func:`overlay` blends each RGB channel; each chroma sample
     is blended by the share of its 2 x 2 pixels that are filled or outlined, so edges look as
     they would after converting an RGB overlay to 4:2:0. Colours are converted with the
-    picture's own matrix and levels. Returns a new picture, or with ``in_place`` draws on
+    picture's own matrix and levels (and scaled to ``white``, as :func:`overlay` says).
+    Returns a new picture, or with ``in_place`` draws on
     ``image``'s planes (which the caller no longer needs as they were) and returns it.
     """
     labels = _as_numpy(labels)
@@ -151,7 +163,7 @@ def overlay_yuv420(
         raise ValueError(f"labels {labels.shape} do not match the picture "
                          f"{(image.height, image.width)}")
     out = image if in_place else image.copy()
-    style = _Style.of(labels, object_ids, opacity, outline)
+    style = _Style.of(labels, object_ids, opacity, outline, white)
     for object_id in style.ids:
         _draw_object_yuv420(out, labels, object_id, style)
     return out
@@ -164,7 +176,7 @@ def _draw_object_yuv420(out: Yuv420Image, labels: np.ndarray, object_id: int,
     if found is None:
         return
     rows, cols, solid8, edge = found
-    luma_colour, *chroma_colour = rgb_to_yuv(object_colour(object_id), out)
+    luma_colour, *chroma_colour = rgb_to_yuv(style.colour(object_id), out)
     luma = out.y[rows, cols]
     cv2.copyTo(cv2.LUT(luma, _blend_table(np.array([luma_colour], np.float32), style.alpha)),
                solid8, luma)

@@ -16,7 +16,7 @@ import pytest
 from av.video.reformatter import Interpolation
 
 from aotvideo.io import VideoReader, open_writer, resolve_output
-from aotvideo.io.colour import Colour, output_colour, rgb_of
+from aotvideo.io.colour import Colour, graphics_white, output_colour, rgb_of
 from aotvideo.io.testclips import write_clip
 
 BT709 = Colour(matrix=1, primaries=1, transfer=1, range=1)
@@ -248,3 +248,9 @@ def test_rgb_of_reads_yuv_as_the_matrix_says(tmp_path: Path, codec: str, pix_fmt
     assert default < -0.8, default  # the control: FFmpeg's default path is dark
     with VideoReader(source, audio="none") as reader:
         np.testing.assert_array_equal(next(iter(reader)).image, rgb_of(frame))
+
+
+def test_graphics_white_is_bt2408s_for_hdr() -> None:
+    assert graphics_white(HLG) == 0.75
+    assert graphics_white(Colour(matrix=9, primaries=9, transfer=16, range=1)) == 0.58
+    assert graphics_white(BT709) == graphics_white(Colour()) == 1.0

@@ -179,3 +179,22 @@ def test_overlay_on_yuv_planes_fills_with_the_objects_colour(scene) -> None:
     assert abs(int(outlined.y[5, 12]) - y) <= 1  # outline pixel: the solid colour
     with pytest.raises(ValueError, match="do not match"):
         overlay_yuv420(planes, labels[:-2], (1,))
+
+
+def test_overlays_on_hdr_video_draw_at_graphics_white(scene) -> None:
+    """``white`` scales the colours' code values (HDR video's graphics white, so an overlay
+    does not glare), on RGB and on YUV planes alike; the picture around is untouched."""
+    frame, labels = scene
+    red = np.array(object_colour(1), np.float64)
+    out = overlay(frame, labels, (1, 7), white=0.75)
+    np.testing.assert_array_equal(out[5, 12], np.round(red * 0.75))  # outline
+    np.testing.assert_allclose(out[12, 12], (100 + red * 0.75) / 2, atol=1)  # fill
+    np.testing.assert_array_equal(out[labels == 0], frame[labels == 0])
+    planes = Yuv420Image.from_planes(np.full((40, 60), 100, np.uint8),
+                                     np.full((20, 30), 128, np.uint8),
+                                     np.full((20, 30), 128, np.uint8), colorspace=9,
+                                     color_range=1)
+    drawn = overlay_yuv420(planes, labels, (1, 7), white=0.75)
+    luma, _, _ = rgb_to_yuv(tuple(red * 0.75), planes)
+    assert drawn.y[5, 12] == round(luma)
+    assert drawn.y[5, 12] < round(rgb_to_yuv(tuple(red), planes)[0])  # dimmer than SDR's
