@@ -508,6 +508,20 @@ def test_a_rotated_ten_bit_sources_alpha_frames_are_upright(model, tmp_path: Pat
     assert np.abs(rgba[..., :3].astype(int) - upright).mean() < 0.6
 
 
+def _first_overlay_planes(model, source: Path) -> Yuv420Image:
+    """The first frame of a lossless H.264 overlay of ``source`` (one object: the rectangle
+    rows 10-29, columns 20-39), as its planes."""
+    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
+    mask[10:30, 20:40] = 1
+    out = source.with_name("overlay.mp4")
+    track_video(str(source), resolve_output(str(out), "overlay", crf=0), tracker(model),
+                {0: mask}, mode="overlay")
+    with av.open(str(out)) as container:
+        planes = Yuv420Image.from_video_frame(next(container.decode(video=0)))
+    assert planes is not None
+    return planes
+
+
 def test_a_ten_bit_sources_overlay_is_drawn_on_its_420_planes(model, tmp_path: Path) -> None:
     """An H.264 overlay (8-bit 4:2:0) of a 10-bit 4:2:2 source: the frames are brought to 8-bit
     4:2:0 planes once (no RGB on the way), so away from the objects the lossless output holds
@@ -517,16 +531,10 @@ def test_a_ten_bit_sources_overlay_is_drawn_on_its_420_planes(model, tmp_path: P
     write_clip(source, [_ten_bit_picture(HEIGHT, WIDTH)] * 3, codec="prores_ks",
                pix_fmt="yuv422p10le", options={"profile": "3"},
                colour=Colour(matrix=1, primaries=1, transfer=1, range=1))
-    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
-    mask[10:30, 20:40] = 1
-    out = tmp_path / "out.mp4"
-    track_video(str(source), resolve_output(str(out), "overlay", crf=0), tracker(model),
-                {0: mask}, mode="overlay")
+    got = _first_overlay_planes(model, source)
     with av.open(str(source)) as container:
         expected = Yuv420Image.from_video_frame(next(container.decode(video=0)), convert=True)
-    with av.open(str(out)) as container:
-        got = Yuv420Image.from_video_frame(next(container.decode(video=0)))
-    assert expected is not None and got is not None
+    assert expected is not None
     away = np.ones((HEIGHT, WIDTH), bool)
     away[5:35, 15:45] = False
     np.testing.assert_array_equal(got.y[away], expected.y[away])
@@ -543,14 +551,7 @@ def test_overlays_on_hdr_footage_are_drawn_at_graphics_white(model, clip, tmp_pa
     source = tmp_path / "in.mp4"
     write_clip(source, clip[0][:2], colour=Colour(matrix=9, primaries=9, transfer=transfer,
                                                   range=1), options={"crf": "0"})
-    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
-    mask[10:30, 20:40] = 1
-    out = tmp_path / "out.mp4"
-    track_video(str(source), resolve_output(str(out), "overlay", crf=0), tracker(model),
-                {0: mask}, mode="overlay")
-    with av.open(str(out)) as container:
-        drawn = Yuv420Image.from_video_frame(next(container.decode(video=0)))
-    assert drawn is not None
+    drawn = _first_overlay_planes(model, source)
     outline = tuple(c * white for c in object_colour(1))
     assert drawn.y[10, 30] == round(rgb_to_yuv(outline, drawn)[0])
 
