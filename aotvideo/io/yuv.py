@@ -17,7 +17,7 @@ import av
 import cv2
 import numpy as np
 
-from .colour import rgb_of
+from .colour import FULL, Colour, rgb_of
 
 __all__ = ["DecodedYuvaImage", "Yuv420Image", "Yuva420Image", "as_rgb", "rgb_to_yuv",
            "richer_than_420"]
@@ -26,7 +26,6 @@ __all__ = ["DecodedYuvaImage", "Yuv420Image", "Yuva420Image", "as_rgb", "rgb_to_
 #: (unspecified, BT.470BG, SMPTE 170M...) is BT.601, as FFmpeg's converter takes it.
 _MATRICES = {1: (0.2126, 0.0722), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
 _BT601 = (0.299, 0.114)
-_JPEG_RANGE = 2  # AVColorRange: full-range ("JPEG") levels
 #: Limited-range ("TV") 8-bit levels: black, and the spans of luma (16..235) and chroma (16..240).
 _BLACK, _LUMA_SPAN, _CHROMA_SPAN = 16.0, 219.0, 224.0
 
@@ -98,7 +97,7 @@ class Yuv420Image:
         name = frame.format.name
         if frame.width % 2 or frame.height % 2:
             return None
-        full = name == "yuvj420p" or int(frame.color_range) == _JPEG_RANGE
+        full = Colour.of_frame(frame).range == FULL
         if name in ("yuv420p", "yuvj420p"):
             planes = frame.to_ndarray(format="yuv420p")
         elif convert and name.startswith("yuv") and not name.startswith("yuvj"):
@@ -107,7 +106,7 @@ class Yuv420Image:
                                     ).to_ndarray()
         else:
             return None
-        return cls(planes, int(frame.colorspace), _JPEG_RANGE if full else 0)
+        return cls(planes, int(frame.colorspace), FULL if full else 0)
 
     @classmethod
     def from_planes(cls, y: np.ndarray, u: np.ndarray, v: np.ndarray, *, colorspace: int = 2,
@@ -131,7 +130,7 @@ class Yuv420Image:
 
     @property
     def full_range(self) -> bool:
-        return self.color_range == _JPEG_RANGE
+        return self.color_range == FULL
 
     @property
     def matrix(self) -> tuple[float, float]:
@@ -224,9 +223,7 @@ class Yuva420Image:
         space and range."""
         picture = self.picture
         frame = av.VideoFrame(picture.width, picture.height, "yuva420p")
-        for plane, values in zip(frame.planes, (picture.y, picture.u, picture.v, self.alpha)):
-            rows, cols = values.shape
-            np.frombuffer(plane, np.uint8).reshape(rows, -1)[:, :cols] = values
+        _fill_planes(frame, (picture.y, picture.u, picture.v, self.alpha))
         frame.colorspace = picture.colorspace
         frame.color_range = picture.color_range
         return frame
@@ -240,7 +237,7 @@ def richer_than_420(frame: av.VideoFrame) -> bool:
     """Whether a decoded frame is YUV that holds more than 8-bit 4:2:0 does: more bits (10-bit
     ProRes, HEVC) or finer chroma (4:2:2, 4:4:4)."""
     fmt = frame.format
-    if not fmt.name.startswith("yuv") or fmt.name in ("yuv420p", "yuvj420p", "yuva420p"):
+    if not fmt.name.startswith("yuv"):
         return False
     chroma = fmt.components[1]
     return max(c.bits for c in fmt.components) > 8 or (chroma.width, chroma.height) != \
@@ -277,14 +274,12 @@ class DecodedYuvaImage:
         """A ``yuva444p16le`` video frame (the planes widened to 16 bits and turned, the alpha
         0..65535), tagged with the source frame's colour space and range."""
         source = self.frame
-        full = source.format.name.startswith("yuvj") or int(source.color_range) == _JPEG_RANGE
-        levels = _JPEG_RANGE if full else int(source.color_range)
+        levels = Colour.of_frame(source).range  # yuvj formats are full range
         wide = source.reformat(format="yuv444p16le", dst_color_range=levels or None)
-        planes = [np.rot90(p, self.quarters) for p in _planes16(wide)]
+        planes = [np.rot90(p, self.quarters) for p in _planes_of(wide, np.uint16)]
         height, width = self.shape[:2]
         out = av.VideoFrame(width, height, "yuva444p16le")
-        for target, values in zip(out.planes, (*planes, self.alpha.astype(np.uint16) * 257)):
-            np.frombuffer(target, np.uint16).reshape(height, -1)[:, :width] = values
+        _fill_planes(out, (*planes, self.alpha.astype(np.uint16) * 257))
         out.colorspace = source.colorspace
         out.color_range = levels
         return out
@@ -294,10 +289,18 @@ class DecodedYuvaImage:
         return rgb_of(self.to_video_frame(), "rgba")
 
 
-def _planes16(frame: av.VideoFrame) -> list[np.ndarray]:
-    """The three H x W planes of a ``yuv444p16le`` frame (views)."""
-    return [np.frombuffer(plane, np.uint16).reshape(frame.height, -1)[:, :frame.width]
+def _planes_of(frame: av.VideoFrame, dtype: type[np.generic]) -> list[np.ndarray]:
+    """The planes of a 4:4:4 ``frame`` as H x W arrays of ``dtype`` (views, rows unpadded)."""
+    return [np.frombuffer(plane, dtype).reshape(frame.height, -1)[:, :frame.width]
             for plane in frame.planes]
+
+
+def _fill_planes(frame: av.VideoFrame, values: tuple[np.ndarray, ...]) -> None:
+    """Copy arrays into a new frame's planes, one each, in their own sizes and dtype (the
+    frame's rows may be padded to a longer line)."""
+    for plane, array in zip(frame.planes, values):
+        rows, cols = array.shape
+        np.frombuffer(plane, array.dtype).reshape(rows, -1)[:, :cols] = array
 
 
 def _resize(plane: np.ndarray, width: int, height: int) -> np.ndarray:
