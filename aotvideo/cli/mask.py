@@ -259,7 +259,7 @@ def masks_for_track(reader: VideoReader, boxes: Sequence[Box], method: str, devi
     also written as a palette PNG to ``save_mask`` when given. ``reader`` is the opened input."""
     from ..io.frame_export import upright
 
-    image = upright(reader.first_frame.rgb(), reader.info.rotation)
+    image = upright(reader.first_rgb(), reader.info.rotation)
     labels = make_labels(image, boxes, method, device, quiet=quiet)
     if save_mask:
         _write(labels, save_mask, None, None)

@@ -207,7 +207,7 @@ class VideoReader:
         self.source_name = _describe(source)
         self._planar = planar
         self._keep_decoded = False
-        self._first_decoded: av.VideoFrame | None = None
+        self._first_decoded: av.VideoFrame | None = None  # the first frame as decoded
         self._audio_mode: AudioMode = audio
         self._gate: Callable[[], object] | None = None
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, queue_size))
@@ -342,6 +342,13 @@ class VideoReader:
         """The first video frame (read when the input was opened)."""
         return self._first
 
+    def first_rgb(self) -> np.ndarray:
+        """The first frame's H x W x 3 uint8 RGB (stored orientation) as a plain reader gives
+        it, from the decoded frame whatever this reader's ``planar``: the picture masks are made
+        on (``aotvideo mask`` and ``track --box`` see the same one)."""
+        assert self._first_decoded is not None
+        return rgb_of(self._first_decoded)
+
     def set_audio_mode(self, mode: AudioMode) -> None:
         """Choose how audio is delivered by :meth:`items`: ``"packets"`` (for stream copy),
         ``"frames"`` (decoded, for transcoding) or ``"none"``. Must be called before iterating.
@@ -358,7 +365,9 @@ class VideoReader:
         if self._iterating:
             raise RuntimeError("keep_decoded_frames must be called before iterating")
         self._keep_decoded = keep
-        self._first.decoded = self._first_decoded if keep else None  # read ahead for ``info``
+        first = self._first_decoded  # read ahead for ``info``
+        self._first.decoded = first if keep and first is not None and richer_than_420(first) \
+            else None
 
     def set_gate(self, gate: Callable[[], object] | None) -> None:
         """Call ``gate()`` in the decoding thread before each packet is decoded; it may block
@@ -382,7 +391,7 @@ class VideoReader:
         if self._next_index == 0:
             self._first_rotation = _rotation_of(decoded)
             self._first_colour = Colour.of_frame(decoded)
-            self._first_decoded = decoded if richer_than_420(decoded) else None
+            self._first_decoded = decoded
         image = (Yuv420Image.from_video_frame(decoded, convert=self._planar == "convert")
                  if self._planar else None)
         if image is None:

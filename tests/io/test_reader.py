@@ -191,3 +191,17 @@ def test_decoded_frames_are_kept_when_asked(tmp_path: Path, clip) -> None:
     with VideoReader(h264_420, planar=True) as reader:
         reader.keep_decoded_frames()
         assert all(f.decoded is None for f in reader.frames())
+
+
+def test_first_rgb_is_what_a_plain_reader_gives(tmp_path: Path, clip) -> None:
+    """Whatever the reader's ``planar``, ``first_rgb`` is the first frame a plain RGB reader
+    gives (masks made from boxes on it are the same from ``aotvideo mask`` and ``track --box``)."""
+    prores, h264 = tmp_path / "in.mov", tmp_path / "in.mp4"
+    write_clip(prores, clip[0][:2], codec="prores_ks", pix_fmt="yuv422p10le")
+    write_clip(h264, clip[0][:2])
+    for path in (prores, h264):
+        with VideoReader(path) as plain:
+            expected = next(iter(plain.frames())).image
+        for planar in (False, True, "convert"):
+            with VideoReader(path, planar=planar) as reader:
+                np.testing.assert_array_equal(reader.first_rgb(), expected)
