@@ -212,6 +212,7 @@ class VideoReader:
         self._gate: Callable[[], object] | None = None
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, queue_size))
         self._stop = threading.Event()
+        self._container_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pending: list[object] = []
         self._closed = False
@@ -497,7 +498,15 @@ class VideoReader:
 
     def _worker(self) -> None:
         try:
-            for item in self._generator:
+            while True:
+                # the container is touched under the lock, never after close() has run: a
+                # Ctrl-C can land while this thread is being started, before close() can see it
+                with self._container_lock:
+                    if self._stop.is_set():
+                        return
+                    item = next(self._generator, _END)
+                if item is _END:
+                    break
                 while not self._stop.is_set():
                     try:
                         self._queue.put(item, timeout=0.1)
@@ -570,10 +579,11 @@ class VideoReader:
                 except queue.Empty:
                     pass
                 self._thread.join(timeout=0.1)
-        try:
-            self._container.close()
-        except (av.FFmpegError, OSError):
-            pass
+        with self._container_lock:
+            try:
+                self._container.close()
+            except (av.FFmpegError, OSError):
+                pass
 
     def __enter__(self) -> VideoReader:
         return self
