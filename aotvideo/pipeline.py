@@ -33,7 +33,7 @@ from .io.formats import OutputSpec, resolve_output
 from .io.masks import label_areas, mask_ids, select_objects
 from .io.reader import AudioChunk, Frame, VideoInfo, VideoReader
 from .io.writer import PngSequenceWriter, VideoWriter, WriterThread, open_writer
-from .io.yuv import DecodedYuvaImage, Yuv420Image, Yuva420Image
+from .io.yuv import DecodedYuvaImage, OutputPicture, Yuv420Image, Yuva420Image
 from .propagation import LabelSpill, track_backward
 from .render import matte, overlay, overlay_yuv420, with_alpha
 from .schedule import CoreSchedule
@@ -41,10 +41,6 @@ from .schedule import CoreSchedule
 __all__ = ["FrameResult", "Pipeline", "Progress", "RunReport", "RunRequest", "VideoSource", "VideoSummary",
            "check_masks", "check_palette_ids", "open_run", "render_frame", "run_track",
            "track_frame", "track_video"]
-
-
-#: A picture on its way to the writer: RGB(A), gray or labels as arrays, or YUV planes.
-_Image = np.ndarray | Yuv420Image | Yuva420Image | DecodedYuvaImage
 
 
 class _Result(Protocol):
@@ -179,7 +175,8 @@ def _compact(labels: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
 
 
 def render_frame(mode: str, image: np.ndarray | Yuv420Image, result: FrameResult,
-                 soft: bool = False, *, in_place: bool = False, white: float = 1.0) -> _Image:
+                 soft: bool = False, *, in_place: bool = False, white: float = 1.0
+                 ) -> OutputPicture:
     """What ``mode`` shows of a tracked frame: ``overlay`` (H x W x 3 RGB, or drawn on the
     planes of a :class:`~aotvideo.io.Yuv420Image`), ``matte`` (H x W uint8, 255 = objects),
     ``alpha`` (H x W x 4 RGBA, straight; of YUV planes, the planes with the matte as their
@@ -203,7 +200,7 @@ def render_frame(mode: str, image: np.ndarray | Yuv420Image, result: FrameResult
     return with_alpha(image, alpha)
 
 
-def _turn(image: _Image, quarters: int) -> _Image:
+def _turn(image: OutputPicture, quarters: int) -> OutputPicture:
     """``image`` turned ``quarters`` x 90 degrees counter-clockwise (a new contiguous array)."""
     if quarters % 4 == 0:
         return image
@@ -383,7 +380,7 @@ class Pipeline:
 
     # -- output side (writer thread) ------------------------------------------------------------
 
-    def _render(self, work: _Work) -> _Image:
+    def _render(self, work: _Work) -> OutputPicture:
         if work.frame.decoded is not None and self.mode == "alpha":
             alpha = render_frame("matte", work.upright, work.result, self.soft)
             if self._to_stored:  # the picture as stored, the alpha turned back to it

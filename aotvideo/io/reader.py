@@ -366,9 +366,12 @@ class VideoReader:
         if self._iterating:
             raise RuntimeError("keep_decoded_frames must be called before iterating")
         self._keep_decoded = keep
-        first = self._first_decoded  # read ahead for ``info``
-        self._first.decoded = first if keep and first is not None and richer_than_420(first) \
-            else None
+        self._first.decoded = self._kept(self._first_decoded)  # read ahead for ``info``
+
+    def _kept(self, decoded: av.VideoFrame | None) -> av.VideoFrame | None:
+        """``decoded`` when this reader keeps decoded frames and it holds more than 8-bit 4:2:0."""
+        keep = self._keep_decoded and decoded is not None and richer_than_420(decoded)
+        return decoded if keep else None
 
     def set_gate(self, gate: Callable[[], object] | None) -> None:
         """Call ``gate()`` in the decoding thread before each packet is decoded; it may block
@@ -397,8 +400,8 @@ class VideoReader:
                  if self._planar else None)
         if image is None:
             image = rgb_of(decoded)
-        kept = decoded if self._keep_decoded and richer_than_420(decoded) else None
-        frame = Frame(self._next_index, image, self._timestamp(decoded), self._time_base, kept)
+        frame = Frame(self._next_index, image, self._timestamp(decoded), self._time_base,
+                      self._kept(decoded))
         self._next_index += 1
         self.frames_decoded = self._next_index
         end = frame.time + (float(1 / self._rate) if self._rate else 0.0)

@@ -35,7 +35,7 @@ from .colour import Colour, tag_encoder, to_encoder
 from .formats import OutputSpec, encoder_options
 from .masks import davis_palette, encode_png
 from .reader import AudioChunk
-from .yuv import DecodedYuvaImage, Yuv420Image, Yuva420Image, as_rgb
+from .yuv import PLANAR_PICTURES, OutputPicture, as_rgb
 
 __all__ = [
     "VideoWriter",
@@ -381,8 +381,7 @@ class VideoWriter:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def write(self, image: np.ndarray | Yuv420Image | Yuva420Image | DecodedYuvaImage,
-              pts: int | None = None) -> None:
+    def write(self, image: OutputPicture, pts: int | None = None) -> None:
         """Encode one image (H x W x 3 RGB, H x W gray or H x W x 4 RGBA, as the spec says, or
         YUV planes, with alpha for an alpha output: taken as they are by an encoder of their
         layout and resampled for others of the same matrix, so the output keeps the input's
@@ -397,7 +396,7 @@ class VideoWriter:
             pts = 0 if self._last_pts is None else self._last_pts + 1
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
-        if isinstance(image, (Yuv420Image, Yuva420Image, DecodedYuvaImage)):
+        if isinstance(image, PLANAR_PICTURES):
             frame = to_encoder(image.to_video_frame(), self._video.pix_fmt, self.colour)
         else:
             frame = to_encoder(_wrap_image(image, self._image_format), self._video.pix_fmt,
@@ -535,7 +534,7 @@ class PngSequenceWriter:
         """The file a frame index is written to."""
         return self.directory / f"{index:0{self._digits}d}.png"
 
-    def write(self, image: np.ndarray | Yuv420Image | Yuva420Image, pts: int | None = None, *,
+    def write(self, image: OutputPicture, pts: int | None = None, *,
               index: int | None = None) -> None:
         """Write one frame's image (YUV planes as their RGB(A)); ``index`` names the file
         (default: the count so far)."""

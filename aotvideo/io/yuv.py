@@ -19,8 +19,8 @@ import numpy as np
 
 from .colour import FULL, Colour, rgb_of
 
-__all__ = ["DecodedYuvaImage", "Yuv420Image", "Yuva420Image", "as_rgb", "rgb_to_yuv",
-           "richer_than_420"]
+__all__ = ["DecodedYuvaImage", "OutputPicture", "PLANAR_PICTURES", "Yuv420Image", "Yuva420Image",
+           "as_rgb", "rgb_to_yuv", "richer_than_420"]
 
 #: (Kr, Kb) of the YUV matrices, by FFmpeg's colour-space number (AVColorSpace); anything else
 #: (unspecified, BT.470BG, SMPTE 170M...) is BT.601, as FFmpeg's converter takes it.
@@ -309,7 +309,14 @@ def _resize(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(plane, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def as_rgb(image: np.ndarray | Yuv420Image | Yuva420Image | DecodedYuvaImage) -> np.ndarray:
+#: What the writers take: arrays (H x W x 3 RGB, H x W x 4 RGBA, H x W gray or labels) or YUV
+#: planes, with or without an alpha plane.
+OutputPicture = np.ndarray | Yuv420Image | Yuva420Image | DecodedYuvaImage
+#: The planar ones: each makes its own video frame (``to_video_frame``).
+PLANAR_PICTURES = (Yuv420Image, Yuva420Image, DecodedYuvaImage)
+
+
+def as_rgb(image: OutputPicture) -> np.ndarray:
     """An array picture as it is, or the RGB (with alpha: RGBA) of a planar one."""
     if isinstance(image, Yuv420Image):
         return image.to_rgb()
