@@ -94,6 +94,9 @@ class RunReport:
     (when asked for) holds, per frame, the pixels of each object id. ``model``, ``weights``,
     ``device`` and ``precision`` describe the tracker when the caller named them; ``schedule``
     how a CPU model shared the cores with decoding and writing (what ``auto`` measured).
+    ``cpu_seconds`` is the CPU time the whole process used while the run went (every thread:
+    decoding, the model, writing, and anything else the program did meanwhile);
+    ``cpu_seconds / seconds`` is how many cores were kept busy.
     """
 
     input: str
@@ -108,6 +111,7 @@ class RunReport:
     frames_backward: int = 0
     seconds: float = 0.0
     fps: float = 0.0
+    cpu_seconds: float = 0.0
     peak_memory_mb: dict[str, float] = field(default_factory=dict)
     objects: list[int] = field(default_factory=list)
     areas: list[dict[str, Any]] = field(default_factory=list)
@@ -532,6 +536,7 @@ class Pipeline:
         report.frames_backward = counts.backward
         report.seconds = round(elapsed, 3)
         report.fps = round(done / elapsed, 3) if elapsed > 0 else 0.0
+        report.cpu_seconds = round(time.process_time() - counts.cpu_start, 3)
         report.peak_memory_mb = _peak_memory_mb()
         report.objects = sorted(counts.objects)
         report.schedule = self._schedule.summary
@@ -548,6 +553,7 @@ class _Counts:
     """What a run has done so far."""
 
     start: float
+    cpu_start: float = field(default_factory=time.process_time)
     done: int = 0
     backward: int = 0
     objects: set[int] = field(default_factory=set)

@@ -24,7 +24,10 @@ as further objects). Then, in one run:
   (``render_frame``);
 * **end to end**: ``aotvideo track CLIP --mask FIRST.png -o OUT --mode MODE`` in a fresh process
   (decode, track, draw and encode overlap in their threads), frames/s (the median of
-  ``--repeat`` runs) and peak resident memory from its ``--report``.
+  ``--repeat`` runs), peak resident memory and the CPU time it used from its ``--report``.
+
+Both sides say how many cores they kept busy (CPU time over wall time): a run that keeps every
+core busy can only get faster by doing less work, not by overlapping it better.
 
 Model-only and end-to-end runs alternate (``--repeat`` pairs), each in a process of its own, so
 slow drifts of a shared machine touch both sides alike; the ratio is the median of the pairs'
@@ -46,6 +49,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from pathlib import Path
@@ -139,8 +143,10 @@ class Stages:
         return wrapper
 
 
-def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float], float, str]:
-    """Per-frame seconds of every stage done one after another, model-only frames/s, precision.
+def measure_stages(clip: Path, mask: Path, mode: str
+                   ) -> tuple[dict[str, float], float, float, str]:
+    """Per-frame seconds of every stage done one after another, model-only frames/s, the cores
+    the model kept busy (CPU time over wall time), precision.
     Frames are taken as ``aotvideo track`` takes them: 8-bit YUV 4:2:0 planes (the decoder's own
     for 8-bit 4:2:0 video, converted once from any other YUV video)."""
     stages = Stages()
@@ -161,10 +167,11 @@ def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float],
     first = read_mask(mask)
     results: list[FrameResult] = []
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for index, frame in enumerate(frames):
             results.append(track_frame(tracker, frame, first if index == 0 else None, True))
         model_seconds = time.perf_counter() - start
+        cores = (time.process_time() - cpu) / model_seconds
     finally:
         (tracker_module.normalize_frame, tracker.__class__._full_size_logits,
          tracker_module.channel_argmax, tracker_module.upsampled_argmax) = originals
@@ -173,7 +180,8 @@ def measure_stages(clip: Path, mask: Path, mode: str) -> tuple[dict[str, float],
     if mode == "overlay":
         _draw_and_encode(frames, results, clip.parent / "stage.mp4", mode, stages, colour)
     n = len(frames)
-    return {k: v / n for k, v in stages.seconds.items()}, n / model_seconds, tracker.precision
+    return ({k: v / n for k, v in stages.seconds.items()}, n / model_seconds, cores,
+            tracker.precision)
 
 
 def _draw_and_encode(frames: list[Yuv420Image | np.ndarray], results: list[FrameResult],
@@ -204,7 +212,7 @@ def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
         return pool.submit(function, *args).result()
 
 
-def measure_model(clip: Path, mask: Path) -> tuple[dict[str, float], float, str]:
+def measure_model(clip: Path, mask: Path) -> tuple[dict[str, float], float, float, str]:
     """:func:`measure_stages` in ``aotvideo track``'s allocator setting (for a fresh process)."""
     reuse_large_buffers()
     return measure_stages(clip, mask, "overlay")
@@ -219,34 +227,58 @@ def end_to_end(clip: Path, mask: Path, mode: str, folder: Path,
                *extra]
     subprocess.run(command, check=True, env=dict(os.environ))
     data = json.loads(report.read_text())
-    return float(data["fps"]), float(data["peak_memory_mb"]["rss"])
+    return (float(data["fps"]), data["cpu_seconds"] / data["seconds"],
+            float(data["peak_memory_mb"]["rss"]))
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One ``aotvideo track`` variant over the rounds: median frames/s, median of the rounds'
+    ratios to the model alone, median cores kept busy, largest peak RSS (MB)."""
+
+    fps: float
+    ratio: float
+    cores: float
+    rss: float
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """What :func:`paired_runs` measured: median seconds per stage, the model alone (median
+    frames/s and cores kept busy), its precision, and each variant by its label."""
+
+    stages: dict[str, float]
+    model_fps: float
+    model_cores: float
+    precision: str
+    variants: dict[str, Variant]
 
 
 def paired_runs(clip: Path, mask: Path, variants: list[tuple[str, str, list[str]]], folder: Path,
-                repeat: int) -> tuple[dict[str, float], float, str, dict[str, tuple[float, float, float]]]:
+                repeat: int) -> Rounds:
     """``repeat`` rounds of a model-only run followed by one end-to-end run per variant (a label,
-    an output mode and the options for ``aotvideo track``).
-
-    Returns the median seconds per stage, the median model-only frames/s, the precision, and
-    per variant (median frames/s, median of the rounds' ratios, largest peak RSS)."""
-    stage_runs, model_speeds = [], []
-    speeds: dict[str, list[float]] = defaultdict(list)
-    ratios: dict[str, list[float]] = defaultdict(list)
-    peaks: dict[str, list[float]] = defaultdict(list)
+    an output mode and the options for ``aotvideo track``)."""
+    stage_runs, model_speeds, model_cores = [], [], []
+    runs: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     precision = ""
     for _ in range(repeat):
-        stages, model_fps, precision = in_fresh_process(measure_model, clip, mask)
+        stages, model_fps, cores, precision = in_fresh_process(measure_model, clip, mask)
         stage_runs.append(stages)
         model_speeds.append(model_fps)
+        model_cores.append(cores)
         for label, mode, extra in variants:
-            fps, rss = end_to_end(clip, mask, mode, folder, extra)
-            speeds[label].append(fps)
-            ratios[label].append(fps / model_fps)
-            peaks[label].append(rss)
-    stages = {name: float(np.median([run[name] for run in stage_runs])) for name in stage_runs[0]}
-    return stages, float(np.median(model_speeds)), precision, {
-        label: (float(np.median(speeds[label])), float(np.median(ratios[label])), max(peaks[label]))
-        for label, _, _ in variants}
+            fps, busy, rss = end_to_end(clip, mask, mode, folder, extra)
+            runs[label].append((fps, fps / model_fps, busy, rss))
+
+    def median(values: list[float]) -> float:
+        return float(np.median(values))
+
+    return Rounds(
+        {name: median([run[name] for run in stage_runs]) for name in stage_runs[0]},
+        median(model_speeds), median(model_cores), precision,
+        {label: Variant(median([r[0] for r in rounds]), median([r[1] for r in rounds]),
+                        median([r[2] for r in rounds]), max(r[3] for r in rounds))
+         for label, rounds in runs.items()})
 
 
 def main() -> int:
@@ -284,28 +316,31 @@ def main() -> int:
                 clip, mask, origin = in_fresh_process(make_clip, folder, width, height,
                                                       args.frames, count, args.sequence,
                                                       args.source)
-                stages, model_fps, precision, runs = paired_runs(clip, mask, variants, folder,
-                                                                 args.repeat)
-                names += [n for n in stages if n not in names]
-                stage_rows.append((f"{width}x{height}", count, stages))
-                for mode, (fps, ratio, rss) in runs.items():
-                    speed_rows.append(f"| {width}x{height} | {count} | {mode} | {model_fps:.2f} | "
-                                      f"{fps:.2f} | {ratio:.2f} | {rss:.0f} |")
+                rounds = paired_runs(clip, mask, variants, folder, args.repeat)
+                precision = rounds.precision
+                names += [n for n in rounds.stages if n not in names]
+                stage_rows.append((f"{width}x{height}", count, rounds.stages))
+                for label, run in rounds.variants.items():
+                    speed_rows.append(
+                        f"| {width}x{height} | {count} | {label} | {rounds.model_fps:.2f} | "
+                        f"{run.fps:.2f} | {run.ratio:.2f} | {rounds.model_cores:.2f} | "
+                        f"{run.cores:.2f} | {run.rss:.0f} |")
                 print(f"done {width}x{height} {count} object(s)", file=sys.stderr, flush=True)
         growth = []
         if args.growth:
             for frames in (args.frames, 3 * args.frames):
                 clip, mask, _ = in_fresh_process(make_clip, folder, width, height, frames, 1,
                                                  args.sequence, args.source)
-                fps, rss = end_to_end(clip, mask, "overlay", folder, args.track_option)
+                fps, _, rss = end_to_end(clip, mask, "overlay", folder, args.track_option)
                 growth.append(f"| {width}x{height} | {frames} | {fps:.2f} | {rss:.0f} |")
     container, codec, pix_fmt, _ = SOURCES[args.source]
     print(f"{args.frames} frames of {origin}, {codec} {pix_fmt} in {container}; packaged model, {precision}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"PyAV {av.__version__}; extra track options: {' '.join(args.track_option) or 'none'}")
     print()
-    print("| size | objects | mode | model only, frames/s | aotvideo track, frames/s | ratio | peak RSS, MB |")
-    print("|---|---|---|---|---|---|---|")
+    print("| size | objects | mode | model only, frames/s | aotvideo track, frames/s | ratio | "
+          "cores busy, model only | cores busy, track | peak RSS, MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(speed_rows))
     print()
     print("| size | objects | " + " | ".join(names) + " |")

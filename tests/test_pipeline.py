@@ -329,8 +329,39 @@ def test_run_track_builds_the_tracker_after_the_masks_and_writes_where_asked(cli
                               "frame_rate": facts["video"]["frame_rate"], "audio": "none",
                               "colour": "untagged"}
     assert set(facts) == {"input", "output", "mode", "soft", "video", "status", "message", "frames",
-                          "frames_written", "frames_backward", "seconds", "fps", "peak_memory_mb", "objects", "areas",
-                          "model", "weights", "device", "precision", "schedule"}
+                          "frames_written", "frames_backward", "seconds", "fps", "cpu_seconds",
+                          "peak_memory_mb", "objects", "areas", "model", "weights", "device",
+                          "precision", "schedule"}
+
+
+class _Pacing(_Counting):
+    """A counting tracker that takes ``seconds`` a step, busy on the CPU or asleep."""
+
+    def __init__(self, seconds: float, busy: bool) -> None:
+        super().__init__()
+        self.seconds, self.busy = seconds, busy
+
+    def step(self, frame: np.ndarray, mask: np.ndarray | None = None):
+        end = time.perf_counter() + self.seconds
+        if not self.busy:
+            time.sleep(self.seconds)
+        while time.perf_counter() < end:
+            pass
+        return super().step(frame, mask)
+
+
+def test_the_report_says_how_much_cpu_the_run_used(clip, tmp_path: Path) -> None:
+    source = tmp_path / "in.mp4"
+    write_clip(source, clip[0])
+    step = 0.1
+    busy = track_video(str(source), str(tmp_path / "busy.mp4"), _Pacing(step, True), {0: clip[1][0]})
+    idle = track_video(str(source), str(tmp_path / "idle.mp4"), _Pacing(step, False), {0: clip[1][0]})
+    assert busy.seconds >= COUNT * step and idle.seconds >= COUNT * step
+    # a step that spins is CPU time; one that sleeps is not (decoding and writing these small
+    # frames take a few milliseconds each)
+    assert busy.cpu_seconds >= 0.9 * COUNT * step
+    assert idle.cpu_seconds < 0.5 * COUNT * step
+    assert busy.to_json()["cpu_seconds"] == busy.cpu_seconds
 
 
 def test_masks_mode_refuses_ids_a_palette_cannot_hold(clip, tmp_path: Path) -> None:
