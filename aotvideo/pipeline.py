@@ -451,7 +451,7 @@ class Pipeline:
         """Process the whole input; see the class docstring for what it returns and raises."""
         self.report.status = "running"
         first_mask = min(self.masks) if self.masks else None
-        counts = _Counts(start=time.monotonic())
+        counts = _Counts()
         started = False
         error: BaseException | None = None
         status = "completed"
@@ -550,9 +550,10 @@ class Pipeline:
 
 @dataclass
 class _Counts:
-    """What a run has done so far."""
+    """What a run has done so far, and when it started (wall clock and the process's CPU time,
+    read together when the counts are made)."""
 
-    start: float
+    start: float = field(default_factory=time.monotonic)
     cpu_start: float = field(default_factory=time.process_time)
     done: int = 0
     backward: int = 0
